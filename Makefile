@@ -1,0 +1,40 @@
+# `make run` sets everything up once (cached) and starts the app; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3.11
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Weights are found through the manifest + this search path (never committed, never downloaded in tests).
+export ANIMEGAN_WEIGHTS_PATH ?= $(abspath ../shared/weights)
+export ANIMEGAN_TEST_PHOTOS ?= $(abspath ../shared/photos)
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: setup run test lint bench system clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (torch wheels here are for CPython 3.11)"; exit 1; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
+	touch $@
+
+# Debian packages the tests need: Chromium for the browser tests, ffmpeg for video.
+system:
+	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || { \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+	    chromium fonts-noto-color-emoji ffmpeg; }
+
+run: setup
+	$(PY) app.py
+
+test: setup system
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

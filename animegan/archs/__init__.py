@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` definitions. Nothing here touches files."""

@@ -1,0 +1,195 @@
+"""Command-line interface: ``python -m animegan {styles,weights,stylize}``.
+
+Exit codes: 0 success; 1 some inputs failed; 2 bad usage or unknown style; 3 the style's weights
+are missing or corrupt; 4 no input files found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import AnimeGANError, UnknownStyleError, WeightsError
+from .imageio import encode, format_for
+from .naming import safe_stem, unique_name
+from .pipeline import FACE_MODES, UPSCALES, Engine, StylizeOptions
+from .settings import get_settings
+from .styles import STYLES
+
+log = logging.getLogger("animegan")
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WEIGHTS, EXIT_NO_INPUT = 0, 1, 2, 3, 4
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".tga", ".ico", ".mpo"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    p = argparse.ArgumentParser(prog="python -m animegan", description="Turn photos into anime-style pictures on the CPU.")
+    p.add_argument("--version", action="version", version=f"animegan {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("styles", help="list the styles and whether their weights are available")
+    s.add_argument("--json", action="store_true", help="print a JSON list of {id, name, available, description, ...}")
+
+    w = sub.add_parser("weights", help="show every weight file's status (ok / missing / corrupt)")
+    w.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    w.add_argument("--download", metavar="ID", nargs="+", help="fetch these manifest ids from their public URL (needs internet)")
+
+    st = sub.add_parser("stylize", help="stylize image files, folders or globs")
+    st.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
+    st.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                    help="output file (one input) or directory (several inputs; created if needed)")
+    st.add_argument("-s", "--style", required=True, metavar="ID", help=f"style id: {', '.join(STYLES.ids())}")
+    size = st.add_mutually_exclusive_group()
+    size.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
+                      help=f"process at most N px on the longer side, result resized back (default {settings.max_side})")
+    size.add_argument("--full-res", action="store_true", help="process at full resolution, in tiles (slower)")
+    st.add_argument("--face", choices=FACE_MODES, default="off", help="face-aware stylization (default off)")
+    st.add_argument("--upscale", type=int, choices=UPSCALES, default=1, help="upscale the result 2×/3×/4× (default 1)")
+    st.add_argument("--match-brightness", action="store_true", help="match the output's brightness to the photo")
+    st.add_argument("--strength", type=float, default=1.0, metavar="F", help="blend with the photo: 0 = photo, 1 = full style")
+    st.add_argument("--format", choices=("png", "jpg", "webp"), help="output format for directory outputs (default png)")
+    st.add_argument("--json", action="store_true", help="print one JSON document with a result object per input")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except AnimeGANError as err:  # a malformed ANIMEGAN_* variable
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "styles":
+            return cmd_styles(args)
+        if args.command == "weights":
+            return cmd_weights(args)
+        return cmd_stylize(args)
+    except UnknownStyleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except WeightsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_WEIGHTS
+    except AnimeGANError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    rows = Engine().styles()
+    if args.json:
+        print(json.dumps([
+            {"id": r.spec.id, "name": r.spec.label, "available": r.available, "description": r.spec.description,
+             "family": r.spec.family, "license": r.license, "weights": r.spec.weights, "reason": r.reason or None}
+            for r in rows
+        ], indent=2))
+        return EXIT_OK
+    for r in rows:
+        mark = "ok " if r.available else "-- "
+        print(f"{mark} {r.spec.id:<11} {r.spec.label:<20} {r.spec.description}")
+        if not r.available:
+            print(f"{'':16}unavailable: {r.reason}")
+    return EXIT_OK
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    engine = Engine()
+    store = engine.weights
+    if args.download:
+        by_id = {e.id: e for e in store.entries.values()}
+        for model_id in args.download:
+            if model_id not in by_id:
+                raise WeightsError(f"unknown weight id {model_id!r}; see `python -m animegan weights`")
+            path = store.download(by_id[model_id].file)
+            print(f"downloaded {model_id} → {path}")
+    rows = store.status_all()
+    if args.json:
+        print(json.dumps([{"id": s.entry.id, "file": s.entry.file, "kind": s.entry.kind, "state": s.state,
+                           "path": str(s.path) if s.path else None, "message": s.message,
+                           "license": s.entry.license, "url": s.entry.url} for s in rows], indent=2))
+    else:
+        for s in rows:
+            print(f"{s.state:<12} {s.entry.kind:<8} {s.entry.id:<30} {s.message if s.state != 'ok' else s.path}")
+    return EXIT_OK
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[Path]:
+    """Files named, images inside folders named (sorted), and glob matches; duplicates removed."""
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists():
+            matches = [path]
+        else:
+            matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
+        for m in matches:
+            found.setdefault(m, None)
+    return list(found)
+
+
+def plan_outputs(inputs: list[Path], output: Path, style: str, fmt: str | None) -> list[Path]:
+    """Where each input's result goes: OUT itself for a single input file, else OUT/<stem>_<style>.<ext>."""
+    if len(inputs) == 1 and not output.is_dir() and output.suffix:
+        return [output]
+    ext = "." + (fmt or "png")
+    taken: set[str] = set()
+    return [output / unique_name(f"{safe_stem(p.name)}_{style}", ext, taken) for p in inputs]
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    options = StylizeOptions(
+        style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
+        match_brightness=args.match_brightness, strength=args.strength,
+    )
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        print(f"error: no input files match {' '.join(args.inputs)}", file=sys.stderr)
+        return EXIT_NO_INPUT
+    engine = Engine()
+    engine.stylizer(options.style, options.backend)  # load (and verify) once, before any file
+    outputs = plan_outputs(inputs, args.output, options.style, args.format)
+    outputs[0].parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    from tqdm import tqdm
+
+    bar = tqdm(list(zip(inputs, outputs, strict=True)), unit="img", disable=len(inputs) < 2 or None, file=sys.stderr)
+    for src, dst in bar:
+        bar.set_postfix_str(src.name[:30])
+        start = time.perf_counter()
+        row: dict[str, object] = {"input": str(src), "output": None, "style": options.style,
+                                  "width": None, "height": None, "seconds": None, "error": None}
+        try:
+            picture = engine.stylize_file(src, options)
+            dst.write_bytes(encode(picture, format_for(dst)))
+            row.update(output=str(dst), width=picture.output_size[0], height=picture.output_size[1],
+                       faces=[{"box": list(f.box), "score": f.score} for f in picture.faces])  # type: ignore[attr-defined]
+        except AnimeGANError as err:
+            row["error"] = str(err)
+            if not args.json:
+                print(f"error: {src}: {err}", file=sys.stderr)
+        except OSError as err:
+            row["error"] = f"cannot write {dst}: {err.strerror or err}"
+            if not args.json:
+                print(f"error: {src}: {row['error']}", file=sys.stderr)
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        results.append(row)
+        if not args.json and row["error"] is None and len(inputs) == 1:
+            print(f"{src} → {dst} ({row['width']}×{row['height']}, {row['seconds']} s)")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    failed = sum(r["error"] is not None for r in results)
+    if failed and not args.json:
+        print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
+    return EXIT_PARTIAL if failed else EXIT_OK

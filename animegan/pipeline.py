@@ -1,0 +1,168 @@
+"""The engine: cached stylizers plus the pipeline decode → normalize → stylize → faces → upscale → encode.
+
+Each step is a plain function ``(Picture, StylizeOptions) -> Picture``; a step that a request does
+not need is left out of the plan rather than skipped inside.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import grades
+from .backends import BACKEND_NAMES, BackendName, open_backend
+from .errors import InvalidOptionError, WeightsError
+from .imageio import Picture, Source, decode
+from .progress import Progress, no_progress, scaled
+from .resample import fit_within, resize
+from .settings import Settings, get_settings
+from .styles import STYLES, StyleSpec
+from .stylizer import Stylizer
+from .tiling import run_tiled
+from .weights import WeightStore
+
+FaceMode = Literal["auto", "on", "off"]
+FACE_MODES: tuple[FaceMode, ...] = ("auto", "on", "off")
+UPSCALES = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """One request's choices, checked when built (raises UnknownStyleError / InvalidOptionError).
+
+    ``max_side=None`` means full resolution: the image is stylized at its own size, in tiles.
+    """
+
+    style: str
+    max_side: int | None = 1024
+    face: FaceMode = "off"
+    upscale: int = 1
+    upscaler: str | None = None
+    backend: BackendName = "auto"
+    match_brightness: bool = False
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        STYLES.get(self.style)
+        if self.max_side is not None and not 64 <= self.max_side <= 8192:
+            raise InvalidOptionError(f"max_side={self.max_side} must be between 64 and 8192 (or None for full resolution)")
+        if self.face not in FACE_MODES:
+            raise InvalidOptionError(f"face={self.face!r} must be one of {', '.join(FACE_MODES)}")
+        if self.upscale not in UPSCALES:
+            raise InvalidOptionError(f"upscale={self.upscale!r} must be one of {', '.join(map(str, UPSCALES))}")
+        if self.backend not in BACKEND_NAMES:
+            raise InvalidOptionError(f"backend={self.backend!r} must be one of {', '.join(BACKEND_NAMES)}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise InvalidOptionError(f"strength={self.strength} must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class StyleStatus:
+    """A style as the UI and CLI list it: whether its weights verify, and why not."""
+
+    spec: StyleSpec
+    available: bool
+    reason: str
+    license: str
+
+
+Step = Callable[[Picture, StylizeOptions, Progress], Picture]
+
+
+class Engine:
+    """Everything a process needs to stylize: settings, verified weights and cached models.
+
+    Thread-safe: models load once (under a lock) and are shared by all callers.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.weights = WeightStore(self.settings)
+        self._stylizers: dict[tuple[str, str], Stylizer] = {}
+        self._lock = threading.Lock()
+
+    # ---- styles -------------------------------------------------------------------------------
+
+    def style_status(self, style_id: str) -> StyleStatus:
+        spec = STYLES.get(style_id)
+        st = self.weights.status(spec.weights)
+        return StyleStatus(spec, st.state == "ok", "" if st.state == "ok" else st.message, st.entry.license)
+
+    def styles(self) -> list[StyleStatus]:
+        """Every registered style, in registry order, with availability (no model is loaded)."""
+        return [self.style_status(s.id) for s in STYLES]
+
+    def stylizer(self, style_id: str, backend: BackendName = "auto") -> Stylizer:
+        """The cached Stylizer of a style. Raises WeightsError if its weights are missing or corrupt."""
+        key = (style_id, backend)
+        with self._lock:
+            cached = self._stylizers.get(key)
+            if cached is None:
+                cached = self._load(STYLES.get(style_id), backend)
+                self._stylizers[key] = cached
+        return cached
+
+    def _load(self, spec: StyleSpec, backend: BackendName) -> Stylizer:
+        path = self.weights.resolve(spec.weights)
+        entry = self.weights.entry(spec.weights)
+        if backend not in ("auto", entry.format):
+            raise WeightsError(f"style {spec.id!r} has no {backend!r} backend; it runs on {entry.format!r}")
+        return Stylizer(spec, open_backend(path, entry.format, entry.arch, self.settings.threads,
+                                           spec.input_name, spec.output_name))
+
+    # ---- pipeline -----------------------------------------------------------------------------
+
+    def plan(self, options: StylizeOptions) -> list[tuple[str, Step]]:
+        """The named steps a request runs, in order."""
+        return [("preparing", self._normalize), ("stylizing", self._stylize)]
+
+    def stylize(self, picture: Picture, options: StylizeOptions, progress: Progress = no_progress) -> Picture:
+        """Run the plan on a decoded picture. The result's ``rgb`` is at processing size; encoding
+        (or :func:`animegan.imageio.to_pil`) resizes it to ``output_size``."""
+        steps = self.plan(options)
+        for i, (name, step) in enumerate(steps):
+            progress(i / len(steps), name)
+            picture = step(picture, options, scaled(progress, i / len(steps), (i + 1) / len(steps)))
+        progress(1.0, "done")
+        return picture
+
+    def stylize_file(self, source: Source, options: StylizeOptions, progress: Progress = no_progress) -> Picture:
+        """Decode then stylize. Raises UnsupportedImageError / ImageTooLargeError / WeightsError."""
+        progress(0.0, "decoding")
+        picture = decode(Path(source) if isinstance(source, str) else source, self.settings.max_pixels)
+        return self.stylize(picture, options, progress)
+
+    def _normalize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
+        h, w = pic.rgb.shape[:2]
+        if opts.max_side is None:
+            return replace(pic, photo=pic.rgb)
+        th, tw = fit_within(h, w, opts.max_side)
+        rgb = resize(pic.rgb, th, tw)
+        return replace(pic, rgb=rgb, photo=rgb)
+
+    def _stylize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
+        stylizer = self.stylizer(opts.style, opts.backend)
+        photo = pic.photo if pic.photo is not None else pic.rgb
+        tile = self.settings.tile_size
+        if opts.max_side is None and max(photo.shape[:2]) > tile and not stylizer.spec.size.fixed:
+            out = run_tiled(stylizer, photo, tile, overlap=tile // 4, progress=progress)
+        else:
+            out = stylizer(photo)
+        out = finish(out, photo, stylizer.spec, opts)
+        return replace(pic, rgb=out)
+
+
+def finish(out: np.ndarray, photo: np.ndarray, spec: StyleSpec, opts: StylizeOptions) -> np.ndarray:
+    """Post-processing after the generator: the style's grade, then the opt-in adjustments."""
+    if spec.grade:
+        out = grades.GRADES[spec.grade](out)
+    if opts.match_brightness:
+        out = grades.match_brightness(out, photo)
+    if opts.strength < 1.0:
+        out = (opts.strength * out + (1.0 - opts.strength) * photo).astype(np.float32)
+    return out

@@ -1,0 +1,76 @@
+"""Run an image-to-image function over overlapping tiles and blend them with feathered weights.
+
+Memory is bounded by the tile size, whatever the image size: only the accumulators are full-size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from .progress import Progress, no_progress
+
+RGB = npt.NDArray[np.float32]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering ``[0, length)`` with tiles of ``tile`` overlapping by at least ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    n = -(-(length - overlap) // step)
+    # spread the tiles evenly so every overlap is >= ``overlap`` and the last tile ends at ``length``
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)] if n > 1 else [0]
+
+
+def feather(height: int, width: int, overlap: int, edges: tuple[bool, bool, bool, bool]) -> npt.NDArray[np.float32]:
+    """H×W×1 weight ramping linearly over ``overlap`` px on the sides that meet another tile
+    (``edges`` = top, bottom, left, right); image borders keep full weight."""
+
+    def ramp(n: int, lead: bool, trail: bool) -> npt.NDArray[np.float32]:
+        w = np.ones(n, np.float32)
+        r = min(overlap, n // 2)
+        if r > 0:
+            ramp_up = (np.arange(r, dtype=np.float32) + 0.5) / r
+            if lead:
+                w[:r] = ramp_up
+            if trail:
+                w[n - r:] = ramp_up[::-1]
+        return w
+
+    top, bottom, left, right = edges
+    return (ramp(height, top, bottom)[:, None] * ramp(width, left, right)[None, :])[..., None]
+
+
+def run_tiled(
+    fn: Callable[[RGB], RGB],
+    image: RGB,
+    tile: int,
+    overlap: int,
+    scale: int = 1,
+    progress: Progress = no_progress,
+) -> RGB:
+    """``fn`` applied tile by tile. ``fn`` maps h×w×C to (h·scale)×(w·scale)×C'; tiles are blended
+    with linear feathering over the overlap (in output pixels: ``overlap × scale``)."""
+    h, w = image.shape[:2]
+    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    out: RGB | None = None
+    weight = np.zeros((h * scale, w * scale, 1), np.float32)
+    total, done = len(ys) * len(xs), 0
+    for y in ys:
+        for x in xs:
+            th, tw = min(tile, h - y), min(tile, w - x)
+            result = fn(image[y:y + th, x:x + tw])
+            if out is None:
+                out = np.zeros((h * scale, w * scale, result.shape[2]), np.float32)
+            edges = (y > 0, y + th < h, x > 0, x + tw < w)
+            wgt = feather(th * scale, tw * scale, overlap * scale, edges)
+            out[y * scale:(y + th) * scale, x * scale:(x + tw) * scale] += result * wgt
+            weight[y * scale:(y + th) * scale, x * scale:(x + tw) * scale] += wgt
+            done += 1
+            progress(done / total, f"tile {done}/{total}")
+    assert out is not None
+    out /= np.maximum(weight, 1e-8)
+    return out
