@@ -34,6 +34,7 @@ __all__ = [
     "UPSCALES",
     "AnimeGANError",
     "Engine",
+    "Feature",
     "ImageTooLargeError",
     "InvalidOptionError",
     "Picture",

@@ -71,6 +71,14 @@ class StyleStatus:
     license: str
 
 
+@dataclass(frozen=True)
+class Feature:
+    """Whether an optional capability (faces, upscaling...) can run here, and why not."""
+
+    available: bool
+    reason: str = ""
+
+
 Step = Callable[[Picture, StylizeOptions, Progress], Picture]
 
 
@@ -115,10 +123,25 @@ class Engine:
         return Stylizer(spec, open_backend(path, entry.format, entry.arch, self.settings.threads,
                                            spec.input_name, spec.output_name))
 
+    def features(self) -> dict[str, Feature]:
+        """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
+        return {
+            "faces": Feature(False, "face-aware stylization is not built yet"),
+            "upscale": Feature(False, "upscaling is not built yet"),
+        }
+
     # ---- pipeline -----------------------------------------------------------------------------
 
     def plan(self, options: StylizeOptions) -> list[tuple[str, Step]]:
-        """The named steps a request runs, in order."""
+        """The named steps a request runs, in order.
+
+        Raises InvalidOptionError when the request needs a capability that is unavailable here.
+        """
+        features = self.features()
+        if options.face == "on" and not features["faces"].available:
+            raise InvalidOptionError(f"face mode 'on' is unavailable: {features['faces'].reason}")
+        if options.upscale > 1 and not features["upscale"].available:
+            raise InvalidOptionError(f"upscaling is unavailable: {features['upscale'].reason}")
         return [("preparing", self._normalize), ("stylizing", self._stylize)]
 
     def stylize(self, picture: Picture, options: StylizeOptions, progress: Progress = no_progress) -> Picture:
