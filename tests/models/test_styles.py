@@ -48,7 +48,9 @@ def test_style_on_real_photo(engine: Engine, portrait: Picture, style: str, arti
         Image.fromarray(np.round(got * 255).astype(np.uint8)).save(artifacts / f"{style}_got.png")
         Image.fromarray(np.round(ref * 255).astype(np.uint8)).save(artifacts / f"{style}_reference.png")
     diff = np.abs(got - ref)
-    assert score >= REFERENCE_PSNR_DB, f"{style}: PSNR {score:.1f} dB vs reference (mean |diff| {diff.mean():.4f}, max {diff.max():.3f})"
+    assert score >= REFERENCE_PSNR_DB, (
+        f"{style}: PSNR {score:.1f} dB vs reference (mean |diff| {diff.mean():.4f}, max {diff.max():.3f})"
+    )
 
 
 @pytest.mark.parametrize("style", STYLES.ids())

@@ -12,7 +12,8 @@ from animegan.errors import InvalidOptionError
 from animegan.settings import MANIFEST_PATH
 from animegan.styles import StyleRegistry
 
-PROMISED_IDS = {"hayao", "shinkai", "paprika", "cute", "cyberpunk", "cartoon", "hayao_v1", "shinkai_v1", "charge", "iblard", "ink"}
+PROMISED_IDS = {"hayao", "shinkai", "paprika", "cute", "cyberpunk", "cartoon",
+                "hayao_v1", "shinkai_v1", "charge", "iblard", "ink"}
 
 
 def test_promised_style_ids_exist_in_stable_order() -> None:
