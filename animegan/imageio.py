@@ -159,7 +159,9 @@ def decode(source: Source, max_pixels: int) -> Picture:
 
 def _orient(im: Image.Image) -> Image.Image:
     try:
-        return ImageOps.exif_transpose(im) or im
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns on corrupt EXIF; we log it once below
+            return ImageOps.exif_transpose(im) or im
     except Exception as err:  # a corrupt EXIF block must not lose the picture
         log.warning("ignoring unreadable EXIF orientation: %s", err)
         return im
