@@ -26,8 +26,10 @@ def main() -> None:
         src = Image.open(REPO / "examples" / name).convert("RGB")
         y = row * (CELL + 22)
         for col, style in enumerate(columns):
-            im = src if style == "original" else to_pil(engine.stylize_file(REPO / "examples" / name, StylizeOptions(style=style)))
-            im = im.copy()
+            if style == "original":
+                im = src.copy()
+            else:
+                im = to_pil(engine.stylize_file(REPO / "examples" / name, StylizeOptions(style=style)))
             im.thumbnail((CELL, CELL))
             x = col * CELL
             sheet.paste(im, (x + (CELL - im.width) // 2, y + 22 + (CELL - im.height) // 2))
