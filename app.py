@@ -119,6 +119,7 @@ CSS = """
 #hero h1 svg { width: 1.9rem; height: 1.9rem; flex: none; }
 #hero p { color: #6b5459; margin: .35rem auto 0; max-width: 44rem; font-size: 1.02rem; }
 #run-btn { font-size: 1.1rem; font-weight: 700; min-height: 52px; box-shadow: 0 4px 14px rgba(217, 45, 99, .28); }
+#style-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
 #style-gallery .thumbnail-item { border-radius: 14px !important; }
 #style-gallery .caption-label { font-weight: 700; font-size: .78rem; max-width: 92%; }
 #style-info { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 10px 14px; }
@@ -135,6 +136,7 @@ CSS = """
   #hero h1 { font-size: 1.6rem; }
   #hero p { font-size: .95rem; }
   .gradio-container { padding: 0 6px !important; }
+  #style-gallery .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
 }
 """
 
@@ -168,16 +170,23 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class PhotoInput(gr.Image):
-    """``gr.Image`` that hands the uploaded file to the engine as it is (no decoding in Gradio), so a bad
-    file gets the engine's clear message, and alpha, bit depth and EXIF reach the engine intact."""
+def photo_input(label: str, height: int, elem_id: str) -> gr.Image:
+    """An image upload whose file reaches the engine as it is (Gradio does not decode it), so a bad file
+    gets the engine's clear message and alpha, bit depth and EXIF arrive intact.
 
-    is_template = True  # rendered by the frontend's own Image component
+    An instance override rather than a subclass: Gradio writes a ``.pyi`` next to any module defining one.
+    """
+    image = gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=height,
+                     elem_id=elem_id)
+    decode_in_gradio = image.preprocess
 
-    def preprocess(self, payload: Any) -> Any:
+    def preprocess(payload: Any) -> Any:
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
             return str(payload.path)
-        return super().preprocess(payload)
+        return decode_in_gradio(payload)
+
+    image.preprocess = preprocess  # type: ignore[method-assign]
+    return image
 
 
 def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
@@ -308,8 +317,7 @@ def build_app(engine: Engine) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Stylize", id="stylize"), gr.Row(equal_height=False):
                 with gr.Column(scale=6, min_width=320):
-                    image = PhotoInput(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                     height=340, elem_id="photo")
+                    image = photo_input("Your photo", height=340, elem_id="photo")
                     gr.Examples([[str(p)] for p in EXAMPLES], inputs=[image], label="Or try an example")
                     gallery = gr.Gallery(
                         [(str(previews[s.spec.id]), s.spec.label) for s in gallery_styles], label="Style",
@@ -349,8 +357,8 @@ def build_app(engine: Engine) -> gr.Blocks:
         gr.HTML(license_footer(engine))
 
         options = [style, face, upscale_r, max_side, full_res, backend]
-        gallery.select(pick_style, None, style, queue=False, api_visibility="private")
-        style.change(show_style, style, [style_info, gallery], queue=False, api_visibility="private")
+        gallery.select(pick_style, None, style, queue=False, api_visibility="private", show_progress="hidden")
+        style.change(show_style, style, [style_info, gallery], queue=False, api_visibility="private", show_progress="hidden")
         run.click(stylize, [image, *options], [slider, download, status], api_name="stylize",
                   concurrency_id=CPU_SLOT, concurrency_limit=1)
         run_batch_btn.click(batch, [files, *options], [batch_gallery, batch_zip, batch_table], api_name="batch",

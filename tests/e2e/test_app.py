@@ -56,7 +56,7 @@ def test_stylize_returns_full_size_png_and_aligned_comparison(client: Client, ph
     _, again, status2 = stylize(client, photo, "cute")
     assert "from cache" in status2
     assert Path(again).read_bytes() == Path(download).read_bytes()
-    _, other, status3 = stylize(client, photo, "cute", max_side=320)
+    _, _, status3 = stylize(client, photo, "cute", max_side=320)
     assert "from cache" not in status3, "a changed option must not hit the cache"
 
 
