@@ -111,8 +111,8 @@ def sakura_theme() -> gr.themes.Base:
 
 
 CSS = """
-.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
-#result-col { position: sticky; top: 12px; align-self: flex-start; }
+.gradio-container { max-width: 1320px !important; margin: 0 auto !important; overflow: clip !important; }
+@media (min-width: 768px) { #result-col { position: sticky; top: 12px; align-self: flex-start; } }
 #hero { text-align: center; padding: 18px 12px 4px; }
 #hero h1 { font-size: 2.1rem; font-weight: 700; color: #991b45; margin: 0; letter-spacing: .01em;
            display: inline-flex; align-items: center; gap: .45rem; }
@@ -125,6 +125,8 @@ CSS = """
 #style-info { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 10px 14px; }
 #style-info p { margin: 0; }
 #status { min-height: 1.5em; }
+#batch-style { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 6px 14px; }
+#batch-status { padding-left: 2px; }
 .style-off { display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 0 0; padding: 0; list-style: none; }
 .style-off li { opacity: .75; border: 1px dashed #d6c3bb; border-radius: 12px; padding: 6px 10px; color: #6b5459;
                 background: #fbf4ee; font-size: .9rem; cursor: not-allowed; }
@@ -241,6 +243,10 @@ def style_card(status: StyleStatus) -> str:
     return f"**{spec.label}** · {spec.family} · {spec.cost}  \n{spec.description}"
 
 
+def batch_note(status: StyleStatus | None) -> str:
+    return f"Style: **{status.spec.label}**" if status else "No style is available on this server."
+
+
 def unavailable_list(styles: list[StyleStatus]) -> str:
     items = "".join(f"<li aria-disabled='true'><b>{html.escape(s.spec.label)}</b>: {html.escape(s.reason)}</li>" for s in styles)
     return f"<p><b>Not available on this server</b></p><ul class='style-off'>{items}</ul>"
@@ -304,10 +310,10 @@ def build_app(engine: Engine) -> gr.Blocks:
     def pick_style(evt: gr.SelectData) -> str:
         return gallery_styles[evt.index].spec.id
 
-    def show_style(style: str) -> tuple[str, Any]:
+    def show_style(style: str) -> tuple[str, Any, str]:
         st = by_id.get(style)
         index = next((i for i, s in enumerate(gallery_styles) if s.spec.id == style), None)
-        return (style_card(st) if st else ""), gr.Gallery(selected_index=index)
+        return (style_card(st) if st else ""), gr.Gallery(selected_index=index), batch_note(st)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.HTML(f'<div id="hero"><h1>{BLOSSOM}{TITLE}</h1><p>Turn a photo into anime art in seconds: drop it in, '
@@ -341,7 +347,8 @@ def build_app(engine: Engine) -> gr.Blocks:
             with gr.Tab("Batch", id="batch"):
                 gr.Markdown(f"Stylize many photos at once: pick image files or a **.zip** of images "
                             f"(up to {settings.batch_max_files} images, {settings.max_upload_mb} MB per file). "
-                            "Uses the style and options chosen on the *Stylize* tab.")
+                            "Style and options are the ones chosen on the *Stylize* tab.")
+                batch_style = gr.Markdown(batch_note(by_id.get(default_style or "")), elem_id="batch-style")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=300):
                         files = gr.File(label="Images or .zip", file_count="multiple", type="filepath", height=220,
@@ -349,16 +356,18 @@ def build_app(engine: Engine) -> gr.Blocks:
                         run_batch_btn = gr.Button("✨ Animefy all", variant="primary", size="lg", interactive=bool(ready))
                         batch_zip = gr.File(label="All results (zip)", interactive=False, elem_id="batch-zip")
                     with gr.Column(scale=6, min_width=300):
-                        batch_gallery = gr.Gallery(label="Results", columns=3, height="auto", object_fit="contain",
+                        batch_gallery = gr.Gallery(label="Results", columns=3, height=440, object_fit="contain",
                                                    format="png", elem_id="batch-gallery")
                 batch_table = gr.Dataframe(headers=["File", "Status", "Details"], datatype=["str", "str", "str"],
-                                           label="Per-file status", interactive=False, wrap=True, elem_id="batch-status")
+                                           label="Per-file status", interactive=False, wrap=True, elem_id="batch-status",
+                                           column_widths=["32%", "12%", "56%"])
 
         gr.HTML(license_footer(engine))
 
         options = [style, face, upscale_r, max_side, full_res, backend]
-        gallery.select(pick_style, None, style, queue=False, api_visibility="private", show_progress="hidden")
-        style.change(show_style, style, [style_info, gallery], queue=False, api_visibility="private", show_progress="hidden")
+        ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        gallery.select(pick_style, None, style, **ui_only)
+        style.change(show_style, style, [style_info, gallery, batch_style], **ui_only)
         run.click(stylize, [image, *options], [slider, download, status], api_name="stylize",
                   concurrency_id=CPU_SLOT, concurrency_limit=1)
         run_batch_btn.click(batch, [files, *options], [batch_gallery, batch_zip, batch_table], api_name="batch",
