@@ -101,6 +101,8 @@ def sakura_theme() -> gr.themes.Base:
         checkbox_label_background_fill_selected="*primary_100",
         checkbox_label_text_color_selected="*primary_900",
         checkbox_background_color_selected="*primary_600",
+        checkbox_border_color="*primary_300",
+        checkbox_border_color_focus="*primary_500",
         slider_color="*primary_600",
         color_accent="*primary_600",
         color_accent_soft="*primary_100",
@@ -139,6 +141,8 @@ CSS = """
   #hero p { font-size: .95rem; }
   .gradio-container { padding: 0 6px !important; }
   #style-gallery .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
+  .opt-row, .opt-row > .form { flex-wrap: wrap !important; flex-direction: column !important; }
+  .opt-row > *, .opt-row > .form > * { width: 100% !important; min-width: 100% !important; }
 }
 """
 
@@ -222,12 +226,12 @@ def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.C
     """Face mode, upscale, processing size, full resolution and backend; defaults come from the engine."""
     settings = engine.settings
     faces, upscale, backends = feature(engine, "faces"), feature(engine, "upscale"), feature(engine, "backends")
-    with gr.Row():
+    with gr.Row(elem_classes="opt-row"):
         face = gr.Radio(list(FACE_MODES), value="auto" if faces and faces.available else "off", label="Face mode",
                         **control_state(faces, "auto: only when faces are found"))
         upscale_r = gr.Radio([(f"{n}×", n) for n in UPSCALES], value=1, label="Upscale",
                              **control_state(upscale, "Real-ESRGAN super-resolution after stylizing"))
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_classes="opt-row"):
         max_side = gr.Slider(min(256, settings.max_side), max(2048, settings.max_side), value=settings.max_side, step=64,
                              label="Processing size (px)", scale=3, min_width=220,
                              info="Longest side the model sees; smaller is faster. The result keeps your photo's size.")
@@ -289,7 +293,7 @@ def build_app(engine: Engine) -> gr.Blocks:
         data = Path(image).read_bytes()
         job = stylize_job(engine, cache, data, Path(image).name, options, scratch.new_dir(), gr_progress(progress))
         pair = comparison_pair(data, job.png, settings.max_pixels)
-        note = "from cache, instant" if job.cached else f"in {job.seconds:.1f} s"
+        note = "from cache" if job.cached else f"in {job.seconds:.1f} s"
         status = f"✓ **{by_id[style].spec.label}**: {job.size[0]}×{job.size[1]} PNG, {note}."
         return pair, str(job.output), status
 
