@@ -70,6 +70,11 @@ def sakura_theme() -> gr.themes.Base:
         font_mono=("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"),
     ).set(
         body_background_fill=CREAM,
+        body_background_fill_dark="#1f1418",
+        block_background_fill_dark="#2a1d22",
+        block_border_color_dark="#4a2a35",
+        button_primary_background_fill_dark="*primary_600",
+        button_primary_text_color_dark="#ffffff",
         body_text_color=INK,
         body_text_color_subdued=MUTED,
         block_background_fill=CARD,
@@ -136,6 +141,11 @@ CSS = """
 #footer { text-align: center; color: #6b5459; font-size: .85rem; padding: 10px 8px 18px; }
 #footer ul { list-style: none; padding: 0; margin: 6px 0; }
 #footer li { margin: 2px 0; }
+.dark #hero h1 { color: #fda4bc; }
+.dark #hero p, .dark #footer { color: #d6c3bb; }
+.dark #style-info, .dark #batch-style { background: #3a1a26; border-color: #7f1b3e; }
+.dark .style-off li { background: #2a2024; color: #d6c3bb; border-color: #6b5459; }
+.dark .style-off li b { color: #fff1f5; }
 @media (max-width: 640px) {
   #hero h1 { font-size: 1.6rem; }
   #hero p { font-size: .95rem; }

@@ -42,3 +42,30 @@ def test_command_line_arguments(tmp_path: Path) -> None:
     assert (args.share, args.auth, args.max_side, args.port) == (True, "me:secret", 512, 7999)
     with pytest.raises(SystemExit):
         app.parse_args(["--auth", "no-colon"], Settings())
+
+
+def contrast(fg: str, bg: str) -> float:
+    def luminance(hex_color: str) -> float:
+        channels = [int(hex_color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_theme_text_meets_wcag_aa() -> None:
+    import app
+
+    pink = app.SAKURA
+    pairs = {
+        "body text on cream": (app.INK, app.CREAM),
+        "muted text on cream": (app.MUTED, app.CREAM),
+        "muted text on cards": (app.MUTED, app.CARD),
+        "primary button text": ("#ffffff", pink.c600),
+        "block labels": (pink.c800, pink.c50),
+        "links on cream": (pink.c700, app.CREAM),
+        "title": (pink.c800, app.CREAM),
+    }
+    low = {name: round(contrast(fg, bg), 2) for name, (fg, bg) in pairs.items() if contrast(fg, bg) < 4.5}
+    assert not low, f"below WCAG AA 4.5:1: {low}"
