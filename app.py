@@ -382,6 +382,7 @@ def build_app(engine: Engine) -> gr.Blocks:
         ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
         gallery.select(pick_style, None, style, **ui_only)
         style.change(show_style, style, [style_info, gallery, batch_style], **ui_only)
+        full_res.change(lambda whole: gr.Slider(interactive=not whole), full_res, max_side, **ui_only)
         run.click(stylize, [image, *options], [slider, download, status], api_name="stylize",
                   concurrency_id=CPU_SLOT, concurrency_limit=1)
         run_batch_btn.click(batch, [files, *options], [batch_gallery, batch_zip, batch_table], api_name="batch",
