@@ -134,6 +134,7 @@ CSS = """
 #status { min-height: 1.5em; }
 #batch-style { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 6px 14px; }
 #batch-status { padding-left: 2px; }
+#batch-status table, #batch-status td, #batch-status th { font-family: var(--font) !important; }
 .style-off { display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 0 0; padding: 0; list-style: none; }
 .style-off li { opacity: .75; border: 1px dashed #d6c3bb; border-radius: 12px; padding: 6px 10px; color: #6b5459;
                 background: #fbf4ee; font-size: .9rem; cursor: not-allowed; }
