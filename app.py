@@ -426,6 +426,7 @@ def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
     try:
         settings = get_settings()
         args = parse_args(argv, settings)
