@@ -10,6 +10,9 @@ Importing this package does no I/O and does not import torch; models load on fir
 
 from __future__ import annotations
 
+from .backends import BACKEND_NAMES
+from .batch import BatchInput, BatchResult, ItemResult, expand_uploads, run_batch
+from .cache import ResultCache, Scratch
 from .errors import (
     AnimeGANError,
     ImageTooLargeError,
@@ -21,23 +24,32 @@ from .errors import (
     WeightsMissingError,
 )
 from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
-from .pipeline import FACE_MODES, UPSCALES, Engine, StyleStatus, StylizeOptions
+from .jobs import JobResult, comparison_pair, stylize_job
+from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, StyleStatus, StylizeOptions
+from .previews import style_previews
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BACKEND_NAMES",
     "FACE_MODES",
     "STYLES",
     "SUPPORTED_FORMATS",
     "UPSCALES",
     "AnimeGANError",
+    "BatchInput",
+    "BatchResult",
     "Engine",
     "Feature",
     "ImageTooLargeError",
     "InvalidOptionError",
+    "ItemResult",
+    "JobResult",
     "Picture",
+    "ResultCache",
+    "Scratch",
     "Settings",
     "SizeRule",
     "StyleSpec",
@@ -49,8 +61,13 @@ __all__ = [
     "WeightsError",
     "WeightsMissingError",
     "__version__",
+    "comparison_pair",
     "decode",
     "encode",
+    "expand_uploads",
     "get_settings",
+    "run_batch",
+    "style_previews",
+    "stylize_job",
     "to_pil",
 ]

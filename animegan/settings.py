@@ -43,6 +43,13 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _user_cache() / "results")
     """The app's on-disk result cache."""
     cache_mb: int = 512
+    """Bound of the result cache in MiB (least recently used results go first); 0 disables it."""
+    preview_dir: Path = field(default_factory=lambda: _user_cache() / "previews")
+    """Where the app keeps its style preview thumbnails."""
+    batch_max_files: int = 100
+    """Most images one batch request (files plus zip members) may hold."""
+    batch_max_mb: int = 300
+    """Largest total size of a batch's images after unzipping, in MiB (zip-bomb guard)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +73,9 @@ class Settings:
             tile_size=_int(env, "ANIMEGAN_TILE_SIZE", base.tile_size, minimum=64),
             cache_dir=Path(env["ANIMEGAN_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_CACHE_DIR") else base.cache_dir,
             cache_mb=_int(env, "ANIMEGAN_CACHE_MB", base.cache_mb, minimum=0),
+            preview_dir=Path(env["ANIMEGAN_PREVIEW_DIR"]).expanduser() if env.get("ANIMEGAN_PREVIEW_DIR") else base.preview_dir,
+            batch_max_files=_int(env, "ANIMEGAN_BATCH_MAX_FILES", base.batch_max_files, minimum=1),
+            batch_max_mb=_int(env, "ANIMEGAN_BATCH_MAX_MB", base.batch_max_mb, minimum=1),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -1,0 +1,446 @@
+"""AnimeGAN WebUI: the Gradio app, a thin UI layer over the ``animegan`` engine.
+
+    python app.py [--host H] [--port P] [--share] [--auth USER:PASS] [--max-side N]
+
+Tests import :func:`build_app`; the server starts only under ``__main__``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import html
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from animegan import (
+    BACKEND_NAMES,
+    FACE_MODES,
+    UPSCALES,
+    AnimeGANError,
+    Engine,
+    Feature,
+    ResultCache,
+    Scratch,
+    Settings,
+    StyleStatus,
+    StylizeOptions,
+    __version__,
+    comparison_pair,
+    expand_uploads,
+    get_settings,
+    run_batch,
+    style_previews,
+    stylize_job,
+)
+
+log = logging.getLogger("animegan.app")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
+TITLE = "AnimeGAN WebUI"
+GENERIC_ERROR = "Something went wrong on our side while processing this request. It has been logged; please try again."
+CPU_SLOT = "cpu"
+"""Stylize and batch share one queue slot: each run already uses every core."""
+MAX_QUEUE = 16
+
+# ---- theme ----------------------------------------------------------------------------------------
+
+SAKURA = gr.themes.Color(
+    c50="#fff1f5", c100="#ffe4ec", c200="#fecdd9", c300="#fda4bc", c400="#fb7199", c500="#f0487a",
+    c600="#d92d63", c700="#b81f50", c800="#991b45", c900="#7f1b3e", c950="#4a081f", name="sakura",
+)
+CREAM, CARD, INK, MUTED, LINE = "#fff8ef", "#fffdf9", "#3d2a2f", "#6b5459", "#f3dfd3"
+SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
+
+
+def sakura_theme() -> gr.themes.Base:
+    """Sakura pink on cream. Text colours meet WCAG AA on their backgrounds (≥ 4.5:1); fonts are local."""
+    return gr.themes.Soft(
+        primary_hue=SAKURA,
+        secondary_hue=SAKURA,
+        neutral_hue=gr.themes.colors.stone,
+        radius_size=gr.themes.sizes.radius_lg,
+        font=(gr.themes.LocalFont("Quicksand", weights=(400, 700)), *SYSTEM_FONTS),
+        font_mono=("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"),
+    ).set(
+        body_background_fill=CREAM,
+        body_background_fill_dark="#1f1418",
+        block_background_fill_dark="#2a1d22",
+        block_border_color_dark="#4a2a35",
+        button_primary_background_fill_dark="*primary_600",
+        button_primary_text_color_dark="#ffffff",
+        body_text_color=INK,
+        body_text_color_subdued=MUTED,
+        block_background_fill=CARD,
+        block_border_color=LINE,
+        block_border_width="1px",
+        block_radius="18px",
+        block_shadow="0 2px 12px rgba(185, 31, 80, 0.07)",
+        block_label_background_fill="*primary_50",
+        block_label_text_color="*primary_800",
+        block_title_text_color="*primary_800",
+        block_info_text_color=MUTED,
+        panel_background_fill=CREAM,
+        panel_border_color=LINE,
+        background_fill_primary=CARD,
+        background_fill_secondary=CREAM,
+        border_color_primary=LINE,
+        input_background_fill="#ffffff",
+        input_border_color="*primary_200",
+        button_primary_background_fill="*primary_600",
+        button_primary_background_fill_hover="*primary_700",
+        button_primary_text_color="#ffffff",
+        button_primary_text_color_hover="#ffffff",
+        button_secondary_background_fill="*primary_50",
+        button_secondary_background_fill_hover="*primary_100",
+        button_secondary_text_color="*primary_800",
+        button_secondary_border_color="*primary_200",
+        button_large_radius="999px",
+        button_medium_radius="999px",
+        checkbox_label_background_fill_selected="*primary_100",
+        checkbox_label_text_color_selected="*primary_900",
+        checkbox_background_color_selected="*primary_600",
+        checkbox_border_color="*primary_300",
+        checkbox_border_color_focus="*primary_500",
+        slider_color="*primary_600",
+        color_accent="*primary_600",
+        color_accent_soft="*primary_100",
+        loader_color="*primary_600",
+        link_text_color="*primary_700",
+        link_text_color_hover="*primary_800",
+    )
+
+
+CSS = """
+.gradio-container { max-width: 1320px !important; margin: 0 auto !important; overflow: clip !important; }
+@media (min-width: 768px) { #result-col { position: sticky; top: 12px; align-self: flex-start; } }
+#hero { text-align: center; padding: 18px 12px 4px; }
+#hero h1 { font-size: 2.1rem; font-weight: 700; color: #991b45; margin: 0; letter-spacing: .01em;
+           display: inline-flex; align-items: center; gap: .45rem; }
+#hero h1 svg { width: 1.9rem; height: 1.9rem; flex: none; }
+#hero p { color: #6b5459; margin: .35rem auto 0; max-width: 44rem; font-size: 1.02rem; }
+#run-btn { font-size: 1.1rem; font-weight: 700; min-height: 52px; box-shadow: 0 4px 14px rgba(217, 45, 99, .28); }
+#style-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
+#style-gallery .thumbnail-item { border-radius: 14px !important; }
+#style-gallery .caption-label { font-weight: 700; font-size: .78rem; max-width: 92%; }
+#style-info { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 10px 14px; }
+#style-info p { margin: 0; }
+#status { min-height: 1.5em; }
+#batch-style { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 6px 14px; }
+#batch-status { padding-left: 2px; }
+#batch-status table, #batch-status td, #batch-status th { font-family: var(--font) !important; }
+.style-off { display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 0 0; padding: 0; list-style: none; }
+.style-off li { opacity: .75; border: 1px dashed #d6c3bb; border-radius: 12px; padding: 6px 10px; color: #6b5459;
+                background: #fbf4ee; font-size: .9rem; cursor: not-allowed; }
+.style-off li b { color: #3d2a2f; }
+#footer { text-align: center; color: #6b5459; font-size: .85rem; padding: 10px 8px 18px; }
+#footer ul { list-style: none; padding: 0; margin: 6px 0; }
+#footer li { margin: 2px 0; }
+.dark #hero h1 { color: #fda4bc; }
+.dark #hero p, .dark #footer { color: #d6c3bb; }
+.dark #style-info, .dark #batch-style { background: #3a1a26; border-color: #7f1b3e; }
+.dark .style-off li { background: #2a2024; color: #d6c3bb; border-color: #6b5459; }
+.dark .style-off li b { color: #fff1f5; }
+@media (max-width: 640px) {
+  #hero h1 { font-size: 1.6rem; }
+  #hero p { font-size: .95rem; }
+  .gradio-container { padding: 0 6px !important; }
+  #style-gallery .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
+  .opt-row, .opt-row > .form { flex-wrap: wrap !important; flex-direction: column !important; }
+  .opt-row > *, .opt-row > .form > * { width: 100% !important; min-width: 100% !important; }
+}
+"""
+
+BLOSSOM = (
+    '<svg viewBox="0 0 64 64" aria-hidden="true"><g fill="#f0487a">'
+    + "".join(f'<ellipse cx="32" cy="17" rx="10" ry="14" transform="rotate({a} 32 32)"/>' for a in (0, 72, 144, 216, 288))
+    + '</g><circle cx="32" cy="32" r="7" fill="#fecdd9"/><circle cx="32" cy="32" r="3" fill="#b81f50"/></svg>'
+)
+
+# ---- small adapters between component values and the engine ---------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """The app's one error translation: engine errors become their message, anything else a generic one."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except AnimeGANError as err:
+            log.info("%s refused: %s", fn.__name__, err)
+            raise gr.Error(str(err), print_exception=False) from err
+        except Exception as err:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(GENERIC_ERROR, print_exception=False) from err
+
+    return wrapper  # type: ignore[return-value]
+
+
+def photo_input(label: str, height: int, elem_id: str) -> gr.Image:
+    """An image upload whose file reaches the engine as it is (Gradio does not decode it), so a bad file
+    gets the engine's clear message and alpha, bit depth and EXIF arrive intact.
+
+    An instance override rather than a subclass: Gradio writes a ``.pyi`` next to any module defining one.
+    """
+    image = gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=height,
+                     elem_id=elem_id)
+    decode_in_gradio = image.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return decode_in_gradio(payload)
+
+    image.preprocess = preprocess  # type: ignore[method-assign]
+    return image
+
+
+def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
+    """The engine's ``progress(fraction, message)`` callback, shown as Gradio's progress bar."""
+
+    def report(fraction: float, message: str) -> None:
+        progress(fraction, desc=message[:1].upper() + message[1:])
+
+    return report
+
+
+def make_options(style: str, face: Any, upscale: int | str, max_side: float, full_res: bool, backend: Any) -> StylizeOptions:
+    """Component values → checked StylizeOptions (raises UnknownStyleError / InvalidOptionError)."""
+    return StylizeOptions(style=style, face=face, upscale=int(upscale), max_side=None if full_res else int(max_side),
+                          backend=backend)
+
+
+def feature(engine: Engine, name: str) -> Feature | None:
+    """An optional capability's state, or None when this engine does not know the capability."""
+    return engine.features().get(name)
+
+
+def control_state(state: Feature | None, info: str) -> dict[str, Any]:
+    """``interactive``/``info`` of a control whose backend may be missing: disabled, saying why, never broken."""
+    if state is not None and state.available:
+        return {"interactive": True, "info": info}
+    return {"interactive": False, "info": f"Unavailable: {state.reason if state else 'not supported by this engine'}"}
+
+
+def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.Checkbox, gr.Dropdown]:
+    """Face mode, upscale, processing size, full resolution and backend; defaults come from the engine."""
+    settings = engine.settings
+    faces, upscale, backends = feature(engine, "faces"), feature(engine, "upscale"), feature(engine, "backends")
+    with gr.Row(elem_classes="opt-row"):
+        face = gr.Radio(list(FACE_MODES), value="auto" if faces and faces.available else "off", label="Face mode",
+                        **control_state(faces, "auto: only when faces are found"))
+        upscale_r = gr.Radio([(f"{n}×", n) for n in UPSCALES], value=1, label="Upscale",
+                             **control_state(upscale, "Real-ESRGAN super-resolution after stylizing"))
+    with gr.Row(equal_height=True, elem_classes="opt-row"):
+        max_side = gr.Slider(min(256, settings.max_side), max(2048, settings.max_side), value=settings.max_side, step=64,
+                             label="Processing size (px)", scale=3, min_width=220,
+                             info="Longest side the model sees; smaller is faster. The result keeps your photo's size.")
+        full_res = gr.Checkbox(False, label="Full resolution", info="Every pixel, in tiles (slower)", scale=1, min_width=140)
+    with gr.Accordion("Advanced", open=False):
+        backend = gr.Dropdown(list(BACKEND_NAMES), value="auto", label="Inference backend",
+                              **control_state(backends or Feature(True), "auto picks the right runtime for each model"))
+    return face, upscale_r, max_side, full_res, backend
+
+
+def style_card(status: StyleStatus) -> str:
+    spec = status.spec
+    return f"**{spec.label}** · {spec.family} · {spec.cost}  \n{spec.description}"
+
+
+def batch_note(status: StyleStatus | None) -> str:
+    return f"Style: **{status.spec.label}**" if status else "No style is available on this server."
+
+
+def unavailable_list(styles: list[StyleStatus]) -> str:
+    items = "".join(f"<li aria-disabled='true'><b>{html.escape(s.spec.label)}</b>: {html.escape(s.reason)}</li>" for s in styles)
+    return f"<p><b>Not available on this server</b></p><ul class='style-off'>{items}</ul>"
+
+
+def license_footer(engine: Engine) -> str:
+    groups: dict[str, list[str]] = {}
+    for st in engine.styles():
+        groups.setdefault(st.license, []).append(st.spec.label)
+    items = "".join(f"<li>{html.escape(', '.join(labels))}: {html.escape(lic)}</li>" for lic, labels in groups.items())
+    return (
+        f'<div id="footer"><b>Model licences</b><ul>{items}</ul>'
+        f"The generated images inherit these terms. AnimeGAN WebUI {html.escape(__version__)} · runs on this machine's CPU; "
+        "photos are not sent anywhere else.</div>"
+    )
+
+
+# ---- the app ------------------------------------------------------------------------------------------
+
+
+def build_app(engine: Engine) -> gr.Blocks:
+    """The whole UI over ``engine``. Launch it with :func:`launch` (theme and CSS are launch options in Gradio 6)."""
+    settings = engine.settings
+    cache = ResultCache(settings.cache_dir, settings.cache_mb << 20)
+    scratch = Scratch()
+    styles = engine.styles()
+    ready = [s for s in styles if s.available]
+    unavailable = [s for s in styles if not s.available]
+    by_id = {s.spec.id: s for s in styles}
+    previews = style_previews(settings)
+    gallery_styles = [s for s in ready if s.spec.id in previews]
+    default_style = ready[0].spec.id if ready else None
+
+    @user_errors
+    def stylize(image: str | None, style: str, face: str, upscale: int, max_side: float, full_res: bool, backend: str,
+                progress: gr.Progress = gr.Progress()) -> tuple[Any, str, str]:  # noqa: B008 (Gradio's progress idiom)
+        if not image:
+            raise gr.Error("Add a photo first: drop it on the left, paste it or click to browse.", print_exception=False)
+        options = make_options(style, face, upscale, max_side, full_res, backend)
+        data = Path(image).read_bytes()
+        job = stylize_job(engine, cache, data, Path(image).name, options, scratch.new_dir(), gr_progress(progress))
+        pair = comparison_pair(data, job.png, settings.max_pixels)
+        note = "from cache" if job.cached else f"in {job.seconds:.1f} s"
+        status = f"✓ **{by_id[style].spec.label}**: {job.size[0]}×{job.size[1]} PNG, {note}."
+        return pair, str(job.output), status
+
+    @user_errors
+    def batch(files: list[str] | None, style: str, face: str, upscale: int, max_side: float, full_res: bool, backend: str,
+              progress: gr.Progress = gr.Progress()) -> tuple[list[tuple[str, str]], str | None, list[list[str]]]:  # noqa: B008
+        if not files:
+            raise gr.Error("Add some images (or a .zip of images) first.", print_exception=False)
+        options = make_options(style, face, upscale, max_side, full_res, backend)
+        inputs = expand_uploads([Path(f) for f in files], settings)
+        if not inputs:
+            raise gr.Error("No images found in the upload.", print_exception=False)
+        result = run_batch(engine, cache, inputs, options, scratch.new_dir(), gr_progress(progress))
+        gallery = [(str(i.output), i.name) for i in result.items if i.output]
+        table = [[i.name, "✓ done" if i.ok else "✗ failed", i.message] for i in result.items]
+        return gallery, (str(result.archive) if result.archive else None), table
+
+    def pick_style(evt: gr.SelectData) -> str:
+        return gallery_styles[evt.index].spec.id
+
+    def show_style(style: str) -> tuple[str, Any, str]:
+        st = by_id.get(style)
+        index = next((i for i, s in enumerate(gallery_styles) if s.spec.id == style), None)
+        return (style_card(st) if st else ""), gr.Gallery(selected_index=index), batch_note(st)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+        gr.HTML(f'<div id="hero"><h1>{BLOSSOM}{TITLE}</h1><p>Turn a photo into anime art in seconds: drop it in, '
+                "pick a style, and drag the slider to compare.</p></div>")
+
+        style_choices = [(s.spec.label, s.spec.id) for s in ready]
+        with gr.Tabs():
+            with gr.Tab("Stylize", id="stylize"), gr.Row(equal_height=False):
+                with gr.Column(scale=6, min_width=320):
+                    image = photo_input("Your photo", height=340, elem_id="photo")
+                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[image], label="Or try an example")
+                    gallery = gr.Gallery(
+                        [(str(previews[s.spec.id]), s.spec.label) for s in gallery_styles], label="Style",
+                        columns=4, height="auto", allow_preview=False, object_fit="cover", interactive=False,
+                        selected_index=0 if gallery_styles else None, elem_id="style-gallery", buttons=[],
+                    )
+                    style = gr.Dropdown(style_choices, value=default_style, label="Style", show_label=False,
+                                        container=False, elem_id="style-dropdown")
+                    style_info = gr.Markdown(style_card(by_id[default_style]) if default_style else "", elem_id="style-info")
+                    if unavailable:
+                        gr.HTML(unavailable_list(unavailable), elem_id="styles-off")
+                    face, upscale_r, max_side, full_res, backend = option_controls(engine)
+                    run = gr.Button("✨ Animefy", variant="primary", size="lg", elem_id="run-btn", interactive=bool(ready))
+                with gr.Column(scale=5, min_width=320, elem_id="result-col"):
+                    slider = gr.ImageSlider(label="Original ⟷ Anime (drag to compare)", format="png", type="pil",
+                                            interactive=False, height=560, max_height=720, elem_id="result",
+                                            buttons=["fullscreen"])
+                    download = gr.File(label="Full-quality PNG (alpha kept)", interactive=False, elem_id="download")
+                    status = gr.Markdown("", elem_id="status")
+
+            with gr.Tab("Batch", id="batch"):
+                gr.Markdown(f"Stylize many photos at once: pick image files or a **.zip** of images "
+                            f"(up to {settings.batch_max_files} images, {settings.max_upload_mb} MB per file). "
+                            "Style and options are the ones chosen on the *Stylize* tab.")
+                batch_style = gr.Markdown(batch_note(by_id.get(default_style or "")), elem_id="batch-style")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4, min_width=300):
+                        files = gr.File(label="Images or .zip", file_count="multiple", type="filepath", height=220,
+                                        file_types=["image", ".zip"], elem_id="batch-files")
+                        run_batch_btn = gr.Button("✨ Animefy all", variant="primary", size="lg", interactive=bool(ready))
+                        batch_zip = gr.File(label="All results (zip)", interactive=False, elem_id="batch-zip")
+                    with gr.Column(scale=6, min_width=300):
+                        batch_gallery = gr.Gallery(label="Results", columns=3, height=440, object_fit="contain",
+                                                   format="png", elem_id="batch-gallery")
+                batch_table = gr.Dataframe(headers=["File", "Status", "Details"], datatype=["str", "str", "str"],
+                                           label="Per-file status", interactive=False, wrap=True, elem_id="batch-status",
+                                           column_widths=["32%", "12%", "56%"])
+
+        gr.HTML(license_footer(engine))
+
+        options = [style, face, upscale_r, max_side, full_res, backend]
+        ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        gallery.select(pick_style, None, style, **ui_only)
+        style.change(show_style, style, [style_info, gallery, batch_style], **ui_only)
+        full_res.change(lambda whole: gr.Slider(interactive=not whole), full_res, max_side, **ui_only)
+        run.click(stylize, [image, *options], [slider, download, status], api_name="stylize",
+                  concurrency_id=CPU_SLOT, concurrency_limit=1)
+        run_batch_btn.click(batch, [files, *options], [batch_gallery, batch_zip, batch_table], api_name="batch",
+                            concurrency_id=CPU_SLOT, concurrency_limit=1)
+    demo.queue(max_size=MAX_QUEUE, default_concurrency_limit=1)
+    return demo
+
+
+# ---- launching ------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="app.py", description=f"{TITLE}: the web app.")
+    p.add_argument("--host", default=None, help="interface to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    p.add_argument("--share", action="store_true", help="also create a temporary public gradio.live link (use --auth!)")
+    p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
+                   help=f"default processing size, longest side in px (default {settings.max_side})")
+    args = p.parse_args(argv)
+    if args.auth and ":" not in args.auth:
+        p.error("--auth must be USER:PASS")
+    return args
+
+
+def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port: int | None = None, share: bool = False,
+           auth: tuple[str, str] | None = None, block: bool = True) -> None:
+    """Start the server with our theme. ``share`` failing (offline) is reported and the local server keeps running."""
+    demo.launch(
+        server_name=host, server_port=port, share=share, auth=auth, theme=sakura_theme(), css=CSS, ssr_mode=False,
+        max_file_size=f"{settings.max_upload_mb}mb", show_error=False, prevent_thread_lock=True, quiet=False,
+        footer_links=["api", "settings"], favicon_path=None,
+    )
+    if share and not demo.share_url:
+        log.warning("Could not create the public share link (no internet connection, or the share server is "
+                    "unreachable). The app is still running locally at %s", demo.local_url)
+    if block:
+        demo.block_thread()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
+    try:
+        settings = get_settings()
+        args = parse_args(argv, settings)
+        settings = settings.with_(max_side=args.max_side)
+        engine = Engine(settings)
+    except AnimeGANError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.share and not args.auth:
+        log.warning("--share makes this app reachable by anyone with the link; add --auth USER:PASS to require a login")
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    launch(build_app(engine), settings, host=args.host, port=args.port, share=args.share, auth=auth)  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
