@@ -16,27 +16,36 @@ from .errors import (
     InvalidOptionError,
     UnknownStyleError,
     UnsupportedImageError,
+    UnsupportedVideoError,
+    VideoTooLargeError,
     WeightsChecksumError,
     WeightsError,
     WeightsMissingError,
 )
 from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
+from .live import FAST_STYLE, LIVE_SIDES, LiveSession, LiveStats
 from .pipeline import FACE_MODES, UPSCALES, Engine, StyleStatus, StylizeOptions
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
+from .video import VIDEO_SUFFIXES, VideoInfo, VideoOptions, VideoResult, convert_video, probe_video
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FACE_MODES",
+    "FAST_STYLE",
+    "LIVE_SIDES",
     "STYLES",
     "SUPPORTED_FORMATS",
     "UPSCALES",
+    "VIDEO_SUFFIXES",
     "AnimeGANError",
     "Engine",
     "Feature",
     "ImageTooLargeError",
     "InvalidOptionError",
+    "LiveSession",
+    "LiveStats",
     "Picture",
     "Settings",
     "SizeRule",
@@ -45,12 +54,19 @@ __all__ = [
     "StylizeOptions",
     "UnknownStyleError",
     "UnsupportedImageError",
+    "UnsupportedVideoError",
+    "VideoInfo",
+    "VideoOptions",
+    "VideoResult",
+    "VideoTooLargeError",
     "WeightsChecksumError",
     "WeightsError",
     "WeightsMissingError",
     "__version__",
+    "convert_video",
     "decode",
     "encode",
     "get_settings",
+    "probe_video",
     "to_pil",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,12 @@ from .pipeline import Engine, StylizeOptions, finish
 from .progress import Progress, no_progress
 from .resample import fit_within, resize
 from .settings import Settings
+from .styles import StyleSpec
+from .stylizer import Stylizer
 from .temporal import Stabilizer
+
+if TYPE_CHECKING:
+    from av.container import InputContainer, OutputContainer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,8 @@ CONTAINERS: dict[str, tuple[str, str, str, frozenset[str] | None]] = {
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".ogv", ".3gp", ".gif")
 """Input suffixes the CLI and app offer; any file FFmpeg can demux is accepted."""
 
+STILL_IMAGE_FORMATS = frozenset({"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"})
+"""FFmpeg demuxers that read single pictures: refused (GIF, which can be animated, is allowed)."""
 DEFAULT_SMOOTHING = 0.7
 
 
@@ -106,7 +114,7 @@ class VideoResult:
     scene_cuts: int
 
 
-def _open_input(path: Path, settings: Settings):  # noqa: ANN202 (av.container.InputContainer)
+def _open_input(path: Path, settings: Settings) -> InputContainer:
     import av
 
     if not path.is_file():
@@ -120,14 +128,20 @@ def _open_input(path: Path, settings: Settings):  # noqa: ANN202 (av.container.I
     try:
         container = av.open(str(path), "r")
     except (av.FFmpegError, UnicodeDecodeError) as err:
-        raise UnsupportedVideoError(f"{path.name!r} is not a video FFmpeg can read ({err}); use MP4, MOV, MKV or WebM") from err
-    if not container.streams.video:
+        reason = getattr(err, "strerror", None) or err
+        raise UnsupportedVideoError(f"{path.name!r} is not a video FFmpeg can read ({reason}); "
+                                    "use MP4, MOV, MKV or WebM") from err
+    fmt = container.format.name
+    if not container.streams.video or fmt in STILL_IMAGE_FORMATS or fmt.endswith("_pipe"):
+        what = ("a still image" if container.streams.video else "audio only" if container.streams.audio
+                else "without a video stream")
         container.close()
-        raise UnsupportedVideoError(f"{path.name!r} ({container.format.name}) has no video stream; pick a video file")
+        raise UnsupportedVideoError(f"{path.name!r} ({fmt}) is {what}, not a video; pick a video file "
+                                    "(use the image tools for photos)")
     return container
 
 
-def _info(container, path: Path, settings: Settings) -> VideoInfo:  # noqa: ANN001
+def _info(container: InputContainer, path: Path, settings: Settings) -> VideoInfo:
     vs = container.streams.video[0]
     cc = vs.codec_context
     width, height = int(cc.width or 0), int(cc.height or 0)
@@ -136,7 +150,8 @@ def _info(container, path: Path, settings: Settings) -> VideoInfo:  # noqa: ANN0
     rate = vs.average_rate or vs.guessed_rate or vs.base_rate
     fps = Fraction(rate) if rate else Fraction(0)
     if fps <= 0 or fps > 1000:
-        raise UnsupportedVideoError(f"{path.name!r}: frame rate {float(fps):.3g} is not usable; re-encode it at a fixed frame rate")
+        raise UnsupportedVideoError(f"{path.name!r}: frame rate {float(fps):.3g} is not usable; "
+                                    "re-encode it at a fixed frame rate")
     if vs.duration is not None and vs.time_base:
         duration = float(vs.duration * vs.time_base)
     elif container.duration is not None:
@@ -158,7 +173,7 @@ def _info(container, path: Path, settings: Settings) -> VideoInfo:  # noqa: ANN0
     return info
 
 
-def probe(source: str | Path, settings: Settings) -> VideoInfo:
+def probe_video(source: str | Path, settings: Settings) -> VideoInfo:
     """Size, frame rate, frame count and codecs of a video, checked against the settings' limits.
 
     Raises UnsupportedVideoError (missing, empty, corrupt, no video stream) or VideoTooLargeError.
@@ -224,7 +239,9 @@ def convert_video(engine: Engine, source: str | Path, destination: str | Path, o
         raise
     except av.FFmpegError as err:
         tmp.unlink(missing_ok=True)
-        raise UnsupportedVideoError(f"cannot convert {src.name!r}: {err}; the file may be corrupt or use an unsupported codec") from err
+        reason = getattr(err, "strerror", None) or err
+        raise UnsupportedVideoError(f"cannot convert {src.name!r} ({reason}); the file may be corrupt "
+                                    "or use an unsupported codec") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -236,7 +253,8 @@ def convert_video(engine: Engine, source: str | Path, destination: str | Path, o
     return VideoResult(dst, w, h, info.fps, frames, audio, seconds, cuts)
 
 
-def _transcode(inp, out, info: VideoInfo, stylizer, options: VideoOptions, vcodec: str, acodec: str,  # noqa: ANN001
+def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, stylizer: Stylizer, options: VideoOptions,
+               vcodec: str, acodec: str,
                copyable: frozenset[str] | None, settings: Settings, progress: Progress,
                start: float) -> tuple[int, str, int, tuple[int, int]]:
     import av
@@ -307,7 +325,7 @@ def _transcode(inp, out, info: VideoInfo, stylizer, options: VideoOptions, vcode
     return count, audio_mode, stabilizer.cuts if stabilizer else 0, (out_w, height)
 
 
-def _stylize_frame(rgb_u8: npt.NDArray[np.uint8], stylizer, spec, opts: StylizeOptions,  # noqa: ANN001
+def _stylize_frame(rgb_u8: npt.NDArray[np.uint8], stylizer: Stylizer, spec: StyleSpec, opts: StylizeOptions,
                    stabilizer: Stabilizer | None) -> npt.NDArray[np.uint8]:
     """One frame: normalize → stylize → style post-processing → stabilize → back to the frame's size, uint8."""
     h, w = rgb_u8.shape[:2]
