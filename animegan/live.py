@@ -79,6 +79,11 @@ class LiveSession:
             self.style, self.side, self._options, self._stylizer = style, side, options, stylizer
             self._stabilizer = Stabilizer(self._smoothing) if self._smoothing > 0 else None
 
+    @property
+    def busy(self) -> bool:
+        """True while a frame of this session is being stylized (a new frame would be dropped)."""
+        return self._lock.locked()
+
     def process(self, frame: npt.NDArray[np.uint8] | None, style: str | None = None,
                 side: int | None = None) -> npt.NDArray[np.uint8] | None:
         """Stylize one H×W×3 uint8 RGB camera frame; returns an h×w×3 uint8 frame at processing size
