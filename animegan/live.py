@@ -52,13 +52,14 @@ class LiveSession:
     """Stylizes a stream of camera frames for one viewer. Safe to call from several threads at once.
 
     ``style`` defaults to the fastest style; ``side`` (longer side of the processing size) to
-    ``engine.settings.live_side``; ``smoothing`` 0 turns temporal stabilisation off.
+    ``engine.settings.live_side``; ``smoothing`` 0 turns temporal stabilisation off; ``mirror`` flips
+    outputs left-right (selfie view, to match a mirrored camera preview).
     Raises UnknownStyleError / InvalidOptionError for bad arguments and WeightsError when the
     style's weights are unusable (the model is loaded here, not on the first frame).
     """
 
     def __init__(self, engine: Engine, style: str = FAST_STYLE, side: int | None = None,
-                 smoothing: float = LIVE_SMOOTHING) -> None:
+                 smoothing: float = LIVE_SMOOTHING, mirror: bool = False) -> None:
         self.engine = engine
         self._lock = threading.Lock()
         self._finished: deque[float] = deque()
@@ -67,6 +68,7 @@ class LiveSession:
         self._dropped = 0
         self._last: npt.NDArray[np.uint8] | None = None
         self._smoothing = smoothing
+        self.mirror = mirror
         self.configure(style, side if side is not None else engine.settings.live_side)
 
     def configure(self, style: str, side: int) -> None:
@@ -123,7 +125,8 @@ class LiveSession:
         styled = finish(self._stylizer(photo), photo, self._stylizer.spec, self._options)
         if self._stabilizer is not None:
             styled = self._stabilizer(photo, styled)
-        return np.clip(styled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        out = np.clip(styled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(out[:, ::-1]) if self.mirror else out
 
     def stats(self) -> LiveStats:
         """Current throughput. FPS counts finished frames in the last ~2 s (0 when idle that long)."""

@@ -60,3 +60,10 @@ def test_style_switch_and_bad_frames(engine: Engine, camera_frame: np.ndarray) -
         session.process(camera_frame.astype(np.float32))
     with pytest.raises(InvalidOptionError, match="side"):
         LiveSession(engine, side=8)
+
+
+def test_mirror_flips_the_output(engine: Engine, camera_frame: np.ndarray) -> None:
+    plain = LiveSession(engine, side=128, smoothing=0).process(camera_frame)
+    mirrored = LiveSession(engine, side=128, smoothing=0, mirror=True).process(camera_frame)
+    assert plain is not None and mirrored is not None
+    assert np.array_equal(mirrored, plain[:, ::-1])
