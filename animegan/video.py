@@ -304,6 +304,8 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
                                          "(or raise ANIMEGAN_VIDEO_MAX_FRAMES)")
             if first_pts is None:
                 first_pts = max(0, round((frame.time or 0.0) * info.fps))
+                if frame.rotation:  # phone videos: keep the display matrix so players still turn them upright
+                    ov.set_display_rotation(frame.rotation)
             rgb = frame.to_ndarray(format="rgb24")[:height, :width]
             styled = _stylize_frame(rgb, stylizer, spec, image_opts, stabilizer)
             if options.side_by_side:

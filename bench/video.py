@@ -101,6 +101,38 @@ def bench_video(engine: Engine, tmp: Path, style: str) -> dict[str, object]:
             "ratio_to_model": round(fps / model_fps, 3)}
 
 
+def bench_memory(engine: Engine, tmp: Path) -> dict[str, object]:
+    """Peak resident memory while converting a short and a 4× longer clip: bounded means about equal."""
+    import threading
+
+    import psutil
+
+    proc = psutil.Process()
+
+    def peak_during(clip: Path, out: Path) -> float:
+        base, peak, stop = proc.memory_info().rss, [0], threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], proc.memory_info().rss)
+                time.sleep(0.02)
+
+        t = threading.Thread(target=sample)
+        t.start()
+        convert_video(engine, clip, out, VideoOptions("cute", max_side=128))
+        stop.set()
+        t.join()
+        return (peak[0] - base) / 2**20
+
+    photo = PHOTOS / "city_tokyo_street.jpg"
+    short = make_clip(tmp / "m_short.mp4", photo, frames=48, size=(320, 240), fps=24, audio="aac")
+    long = make_clip(tmp / "m_long.mp4", photo, frames=192, size=(320, 240), fps=24, audio="aac")
+    peak_during(short, tmp / "m_warm.mp4")  # warm-up: model and codec allocations
+    a, b = peak_during(short, tmp / "m_a.mp4"), peak_during(long, tmp / "m_b.mp4")
+    return {"clip": "pan 320x240 at max_side 128", "peak_rss_growth_mb_48_frames": round(a, 1),
+            "peak_rss_growth_mb_192_frames": round(b, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--styles", nargs="+", default=None, help="styles for the live FPS table (default: every available style)")
@@ -117,6 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         flick = bench_flicker(engine, Path(tmp), args.flicker_styles)
         video = bench_video(engine, Path(tmp), "cute")
+        memory = bench_memory(engine, Path(tmp))
     best = max((r for r in live if r["size"] == "256x256"), key=lambda r: r["fps"], default=None)
     print(json.dumps({
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": args.threads,
@@ -126,6 +159,7 @@ def main() -> None:
         "live_target_12fps_at_256_met": bool(best and best["fps"] >= 12),
         "flicker": flick,
         "video": video,
+        "memory": memory,
     }, indent=2))
 
 

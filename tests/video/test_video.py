@@ -22,6 +22,7 @@ from animegan.resample import fit_within, resize
 from animegan.temporal import flicker
 from animegan.video import read_frames
 from tests.conftest import make_settings, psnr
+from tests.video_clips import make_clip
 
 
 def _f32(frame: np.ndarray) -> np.ndarray:
@@ -69,6 +70,13 @@ def test_webm_output_uses_vp9_and_opus(engine: Engine, clips: dict[str, Path], t
     info = probe_video(result.path, engine.settings)
     assert (info.video_codec, info.audio_codec, result.audio) == ("vp9", "opus", "transcoded")
     assert sum(1 for _ in read_frames(result.path)) == 24
+
+
+def test_display_rotation_is_kept(engine: Engine, photos: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "rot.mp4", photos / "city_tokyo_street.jpg", frames=4, audio=None, rotation=90)
+    result = convert_video(engine, clip, tmp_path / "out.mp4", VideoOptions("cute", max_side=96))
+    with av.open(str(clip)) as a, av.open(str(result.path)) as b:
+        assert next(a.decode(video=0)).rotation == next(b.decode(video=0)).rotation == 90
 
 
 def test_smoothing_lowers_flicker_on_a_static_clip(engine: Engine, clips: dict[str, Path], tmp_path: Path) -> None:
