@@ -3,18 +3,23 @@
 The lead pastes ``video_tab`` and ``webcam_tab`` into app.py and calls them inside
 ``build_app(engine)``'s ``gr.Blocks`` (within its ``gr.Tabs``). They call only public animegan
 APIs; all video/live logic lives in ``animegan.video`` and ``animegan.live``. Element ids
-(``video-*``, ``webcam-*``) are what tests/e2e/test_webcam.py looks for.
+(``video-*``, ``webcam-*``) are what tests/e2e/test_webcam.py looks for. When pasting, drop the
+local ``user_errors`` stand-in below (app.py has the real one) and pass the app's scratch folders:
 
     with gr.Blocks() as demo, gr.Tabs():
         ...                      # the photo tabs
-        video_tab(engine)
+        video_tab(engine, scratch.new_dir)
         webcam_tab(engine)
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -30,15 +35,40 @@ from animegan import (
     convert_video,
 )
 
+log = logging.getLogger("animegan.app")
+F = TypeVar("F", bound=Callable[..., Any])
+
 WEBCAM_STREAM_EVERY = 0.05
 """Seconds between camera frames sent by the browser; the session drops what it cannot keep up with."""
+
+
+def user_errors(fn: F) -> F:
+    """Stand-in for app.py's one error translation (engine errors → their message, others → generic)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except AnimeGANError as err:
+            raise gr.Error(str(err), print_exception=False) from err
+        except Exception as err:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error("Something went wrong on our side; please try again.", print_exception=False) from err
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _new_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="animegan-video-"))
 
 
 def _style_choices(engine: Engine) -> list[tuple[str, str]]:
     return [(s.spec.label, s.spec.id) for s in engine.styles() if s.available]
 
 
-def video_tab(engine: Engine) -> None:
+def video_tab(engine: Engine, new_dir: Callable[[], Path] = _new_dir) -> None:
     """Upload → progress (frame i/n, fps, ETA) → playable result + download."""
     settings = engine.settings
     with gr.Tab("Video", id="video"), gr.Row():
@@ -58,17 +88,15 @@ def video_tab(engine: Engine) -> None:
             video_file = gr.File(label="Download", interactive=False, elem_id="video-file")
             video_info = gr.Markdown(elem_id="video-info")
 
+    @user_errors
     def convert(path: str | None, style: str, side: float, side_by_side: bool, smooth: bool,
                 progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:  # noqa: B008
         if not path:
             raise gr.Error("Upload a video first.")
-        out = Path(tempfile.mkdtemp(prefix="animegan-video-")) / f"{Path(path).stem[:40]}_{style}.mp4"
-        try:
-            options = VideoOptions(style=style, max_side=int(side), side_by_side=side_by_side,
-                                   smoothing=VideoOptions.smoothing if smooth else 0.0)
-            result = convert_video(engine, path, out, options, lambda f, m: progress(f, desc=m))
-        except AnimeGANError as err:
-            raise gr.Error(str(err)) from None
+        out = new_dir() / f"{Path(path).stem[:40]}_{style}.mp4"
+        options = VideoOptions(style=style, max_side=int(side), side_by_side=side_by_side,
+                               smoothing=VideoOptions.smoothing if smooth else 0.0)
+        result = convert_video(engine, path, out, options, lambda f, m: progress(f, desc=m))
         info = (f"{result.width}×{result.height}, {result.frames} frames at {float(result.fps):.3g} fps, "
                 f"audio {result.audio}, {result.scene_cuts} scene cuts, took {result.seconds:.1f} s")
         return str(result.path), str(result.path), info
@@ -94,13 +122,11 @@ def webcam_tab(engine: Engine) -> None:
         live_fps = gr.Markdown("Start the camera to see the live preview.", elem_id="webcam-fps")
         live_state = gr.State(None)
 
+    @user_errors
     def on_frame(frame: np.ndarray | None, style: str, side: int,
                  session: LiveSession | None) -> tuple[np.ndarray | None, str, LiveSession | None]:
-        try:
-            session = session or LiveSession(engine, style=style, side=int(side), mirror=True)  # Gradio mirrors the preview
-            out = session.process(frame, style=style, side=int(side))
-        except AnimeGANError as err:
-            raise gr.Error(str(err)) from None
+        session = session or LiveSession(engine, style=style, side=int(side), mirror=True)  # Gradio mirrors the preview
+        out = session.process(frame, style=style, side=int(side))
         return out, session.stats().summary, session
 
     cam.stream(on_frame, [cam, live_style, live_side, live_state], [live_out, live_fps, live_state],

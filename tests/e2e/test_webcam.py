@@ -109,3 +109,26 @@ def test_fake_camera_shows_stylized_frames_and_fps(webcam_app: str, tmp_path: Pa
     cam_small = np.asarray(Image.fromarray(camera).resize((out.shape[1], out.shape[0]), Image.Resampling.BOX), np.float32)
     # The fake camera is a flat green field with a moving shape; a stylized frame is far from it.
     assert np.abs(out.astype(np.float32) - cam_small).mean() > 15, "output looks like the raw camera frame"
+
+
+def test_video_tab_converts_through_the_api(webcam_app: str, tmp_path: Path, photos: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    from tests.video_clips import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", photos / "city_tokyo_street.jpg", frames=12, audio="aac")
+    client = Client(webcam_app, verbose=False)
+    job = client.submit(handle_file(str(clip)), "cute", 128, False, True, api_name="/video")
+    messages = []
+    while not job.done():
+        status = job.status()
+        if status.progress_data:
+            messages.append(status.progress_data[0].desc or "")
+        time.sleep(0.2)
+    video, download, info = job.result()
+    video_path = video["video"] if isinstance(video, dict) else video
+    assert Path(video_path).is_file() and Path(download).is_file()
+    assert "12 frames at 12 fps, audio copied" in info
+    assert any("ETA" in m for m in messages), messages
+    with pytest.raises(Exception, match="still image"):
+        client.predict(handle_file(str(photos / "still_coffee_cup.png")), "cute", 128, False, True, api_name="/video")
