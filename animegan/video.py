@@ -289,13 +289,12 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     for packet in inp.demux(streams):
         if packet.stream is in_audio:
-            if packet.dts is None:
-                continue
             if audio_mode == "copied":
-                packet.stream = oa
-                out.mux(packet)
+                if packet.dts is not None:  # the demuxer's end-of-stream marker is not a packet to copy
+                    packet.stream = oa
+                    out.mux(packet)
             else:
-                for aframe in packet.decode():
+                for aframe in packet.decode():  # the end-of-stream packet flushes the decoder
                     out.mux(oa.encode(aframe))
             continue
         for frame in packet.decode():
