@@ -41,8 +41,9 @@ RGB = npt.NDArray[np.float32]
 # Output container (by suffix) → (FFmpeg muxer, video encoder, audio encoder, audio codecs it takes as they are).
 # None means "any codec" (Matroska carries nearly everything).
 CONTAINERS: dict[str, tuple[str, str, str, frozenset[str] | None]] = {
-    ".mp4": ("mp4", "libx264", "aac", frozenset({"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"})),
-    ".m4v": ("mp4", "libx264", "aac", frozenset({"aac", "mp3", "alac", "ac3", "eac3"})),
+    # MP4 keeps only what every browser plays (the app shows the result in a <video>); the rest becomes AAC.
+    ".mp4": ("mp4", "libx264", "aac", frozenset({"aac", "mp3"})),
+    ".m4v": ("mp4", "libx264", "aac", frozenset({"aac", "mp3"})),
     ".mov": ("mov", "libx264", "aac", frozenset({"aac", "mp3", "alac", "ac3", "pcm_s16le", "pcm_s24le", "pcm_f32le"})),
     ".mkv": ("matroska", "libx264", "aac", None),
     ".webm": ("webm", "libvpx-vp9", "libopus", frozenset({"opus", "vorbis"})),
