@@ -131,7 +131,7 @@ class LiveSession:
     def stats(self) -> LiveStats:
         """Current throughput. FPS counts finished frames in the last ~2 s (0 when idle that long)."""
         now = time.perf_counter()
-        recent = [t for t in self._finished if now - t <= FPS_WINDOW_S]
+        recent = [t for t in tuple(self._finished) if now - t <= FPS_WINDOW_S]  # tuple(): one atomic snapshot
         if len(recent) >= 2:
             fps = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
         else:
