@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .backends import BackendName
 from .errors import InvalidOptionError
 from .pipeline import Engine, StylizeOptions, finish
 from .resample import fit_within, resize
@@ -53,13 +54,13 @@ class LiveSession:
 
     ``style`` defaults to the fastest style; ``side`` (longer side of the processing size) to
     ``engine.settings.live_side``; ``smoothing`` 0 turns temporal stabilisation off; ``mirror`` flips
-    outputs left-right (selfie view, to match a mirrored camera preview).
+    outputs left-right (selfie view, to match a mirrored camera preview); ``backend`` as in StylizeOptions.
     Raises UnknownStyleError / InvalidOptionError for bad arguments and WeightsError when the
     style's weights are unusable (the model is loaded here, not on the first frame).
     """
 
     def __init__(self, engine: Engine, style: str = FAST_STYLE, side: int | None = None,
-                 smoothing: float = LIVE_SMOOTHING, mirror: bool = False) -> None:
+                 smoothing: float = LIVE_SMOOTHING, mirror: bool = False, backend: BackendName = "auto") -> None:
         self.engine = engine
         self._lock = threading.Lock()
         self._finished: deque[float] = deque()
@@ -69,14 +70,15 @@ class LiveSession:
         self._last: npt.NDArray[np.uint8] | None = None
         self._smoothing = smoothing
         self.mirror = mirror
+        self.backend = backend
         self.configure(style, side if side is not None else engine.settings.live_side)
 
     def configure(self, style: str, side: int) -> None:
         """Switch style or size (takes effect on the next frame; resets the stabilizer)."""
         if not 64 <= side <= 1024:
             raise InvalidOptionError(f"live side={side} must be between 64 and 1024 pixels")
-        options = StylizeOptions(style=style, max_side=side)
-        stylizer = self.engine.stylizer(style)
+        options = StylizeOptions(style=style, max_side=side, backend=self.backend)
+        stylizer = self.engine.stylizer(style, self.backend)
         with self._lock:
             self.style, self.side, self._options, self._stylizer = style, side, options, stylizer
             self._stabilizer = Stabilizer(self._smoothing) if self._smoothing > 0 else None
