@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .errors import InvalidOptionError
+
 RGB = npt.NDArray[np.float32]
 
 CUT_HISTOGRAM_DISTANCE = 0.5
@@ -51,7 +53,7 @@ class Stabilizer:
 
     def __init__(self, strength: float = 0.7) -> None:
         if not 0.0 <= strength < 1.0:
-            raise ValueError(f"strength={strength} must be in [0, 1)")
+            raise InvalidOptionError(f"smoothing strength={strength} must be at least 0 and below 1 (0 turns it off)")
         self.strength = strength
         self.cuts = 0
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
