@@ -19,25 +19,32 @@ from .errors import (
     InvalidOptionError,
     UnknownStyleError,
     UnsupportedImageError,
+    UnsupportedVideoError,
+    VideoTooLargeError,
     WeightsChecksumError,
     WeightsError,
     WeightsMissingError,
 )
 from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
 from .jobs import JobResult, comparison_pair, stylize_job
+from .live import FAST_STYLE, LIVE_SIDES, LiveSession, LiveStats
 from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, StyleStatus, StylizeOptions
 from .previews import style_previews
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
+from .video import VIDEO_SUFFIXES, VideoInfo, VideoOptions, VideoResult, convert_video, probe_video
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKEND_NAMES",
     "FACE_MODES",
+    "FAST_STYLE",
+    "LIVE_SIDES",
     "STYLES",
     "SUPPORTED_FORMATS",
     "UPSCALES",
+    "VIDEO_SUFFIXES",
     "AnimeGANError",
     "BatchInput",
     "BatchResult",
@@ -47,6 +54,8 @@ __all__ = [
     "InvalidOptionError",
     "ItemResult",
     "JobResult",
+    "LiveSession",
+    "LiveStats",
     "Picture",
     "ResultCache",
     "Scratch",
@@ -57,15 +66,22 @@ __all__ = [
     "StylizeOptions",
     "UnknownStyleError",
     "UnsupportedImageError",
+    "UnsupportedVideoError",
+    "VideoInfo",
+    "VideoOptions",
+    "VideoResult",
+    "VideoTooLargeError",
     "WeightsChecksumError",
     "WeightsError",
     "WeightsMissingError",
     "__version__",
     "comparison_pair",
+    "convert_video",
     "decode",
     "encode",
     "expand_uploads",
     "get_settings",
+    "probe_video",
     "run_batch",
     "style_previews",
     "stylize_job",

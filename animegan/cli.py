@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m animegan {styles,weights,stylize}``.
+"""Command-line interface: ``python -m animegan {styles,weights,stylize,video}``.
 
 Exit codes: 0 success; 1 some inputs failed; 2 bad usage or unknown style; 3 the style's weights
 are missing or corrupt; 4 no input files found.
@@ -58,7 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--strength", type=float, default=1.0, metavar="F", help="blend with the photo: 0 = photo, 1 = full style")
     st.add_argument("--format", choices=("png", "jpg", "webp"), help="output format for directory outputs (default png)")
     st.add_argument("--json", action="store_true", help="print one JSON document with a result object per input")
+    add_video_parser(sub, settings.video_max_side)
     return p
+
+
+def add_video_parser(sub: argparse._SubParsersAction, default_side: int) -> None:  # type: ignore[type-arg]
+    v = sub.add_parser("video", help="stylize a video file (keeps fps, frame count, size and audio)")
+    v.add_argument("input", type=Path, metavar="IN", help="video file (MP4, MOV, MKV, WebM, ...)")
+    v.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output video: .mp4 .m4v .mov .mkv or .webm")
+    v.add_argument("-s", "--style", required=True, metavar="ID", help=f"style id: {', '.join(STYLES.ids())}")
+    v.add_argument("--max-side", type=int, default=default_side, metavar="N",
+                   help=f"process frames at most N px on the longer side, resized back (default {default_side})")
+    v.add_argument("--side-by-side", action="store_true", help="output the original and the stylized frames side by side")
+    v.add_argument("--no-smooth", action="store_true", help="turn off temporal stabilisation (more flicker)")
+    v.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_styles(args)
         if args.command == "weights":
             return cmd_weights(args)
+        if args.command == "video":
+            return cmd_video(args)
         return cmd_stylize(args)
     except UnknownStyleError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -193,3 +208,31 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if failed and not args.json:
         print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .video import VideoOptions, convert_video
+
+    options = VideoOptions(style=args.style, max_side=args.max_side, side_by_side=args.side_by_side,
+                           smoothing=0.0 if args.no_smooth else VideoOptions.smoothing)
+    bar = tqdm(total=1000, unit="‰", file=sys.stderr, disable=args.json or None, bar_format="{l_bar}{bar}| {postfix}")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = round(fraction * 1000)
+        bar.set_postfix_str(message, refresh=True)
+
+    try:
+        result = convert_video(Engine(), args.input, args.output, options, progress)
+    finally:
+        bar.close()
+    row = {"input": str(args.input), "output": str(result.path), "style": options.style, "width": result.width,
+           "height": result.height, "fps": float(result.fps), "frames": result.frames, "audio": result.audio,
+           "scene_cuts": result.scene_cuts, "seconds": round(result.seconds, 3)}
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        print(f"{args.input} → {result.path} ({result.width}×{result.height}, {result.frames} frames at "
+              f"{float(result.fps):.3g} fps, audio {result.audio}, {result.seconds:.1f} s)")
+    return EXIT_OK

@@ -39,3 +39,11 @@ class ImageTooLargeError(AnimeGANError):
 
 class InvalidOptionError(AnimeGANError, ValueError):
     """A request option is out of range or not one of the allowed values."""
+
+
+class UnsupportedVideoError(AnimeGANError):
+    """The input is not a video we can read (corrupt, empty, no video stream, unknown container...)."""
+
+
+class VideoTooLargeError(AnimeGANError):
+    """The video exceeds the configured size, duration, frame-count or resolution limits."""

@@ -50,6 +50,18 @@ class Settings:
     """Most images one batch request (files plus zip members) may hold."""
     batch_max_mb: int = 300
     """Largest total size of a batch's images after unzipping, in MiB (zip-bomb guard)."""
+    video_max_side: int = 512
+    """Default processing size of video frames (longer side); frames are resized back to the video's size."""
+    video_max_seconds: int = 300
+    """Longest video accepted, in seconds."""
+    video_max_frames: int = 9000
+    """Most frames accepted in one video."""
+    video_max_pixels: int = 3840 * 2160
+    """Largest video frame (width × height) accepted."""
+    video_max_mb: int = 500
+    """Largest video file accepted, in megabytes."""
+    live_side: int = 256
+    """Processing size (longer side) of live webcam frames."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +88,12 @@ class Settings:
             preview_dir=Path(env["ANIMEGAN_PREVIEW_DIR"]).expanduser() if env.get("ANIMEGAN_PREVIEW_DIR") else base.preview_dir,
             batch_max_files=_int(env, "ANIMEGAN_BATCH_MAX_FILES", base.batch_max_files, minimum=1),
             batch_max_mb=_int(env, "ANIMEGAN_BATCH_MAX_MB", base.batch_max_mb, minimum=1),
+            video_max_side=_int(env, "ANIMEGAN_VIDEO_MAX_SIDE", base.video_max_side, minimum=64),
+            video_max_seconds=_int(env, "ANIMEGAN_VIDEO_MAX_SECONDS", base.video_max_seconds, minimum=1),
+            video_max_frames=_int(env, "ANIMEGAN_VIDEO_MAX_FRAMES", base.video_max_frames, minimum=1),
+            video_max_pixels=_int(env, "ANIMEGAN_VIDEO_MAX_PIXELS", base.video_max_pixels, minimum=1),
+            video_max_mb=_int(env, "ANIMEGAN_VIDEO_MAX_MB", base.video_max_mb, minimum=1),
+            live_side=_int(env, "ANIMEGAN_LIVE_SIDE", base.live_side, minimum=64),
         )
 
     def with_(self, **changes: object) -> Settings:
