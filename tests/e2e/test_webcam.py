@@ -1,8 +1,7 @@
 """Webcam tab in a real browser: Chromium's fake camera streams to the real app, stylized frames come back.
 
-Needs ``app.build_app(engine)`` with a Webcam tab whose components carry the ids used in
-docs/video_app_snippet.py (``webcam-in``, ``webcam-out``, ``webcam-fps``); skips with a reason until
-app.py has one.
+Drives ``app.build_app(engine)``'s Webcam tab through its element ids (``webcam-in``, ``webcam-out``,
+``webcam-fps``).
 """
 
 from __future__ import annotations
@@ -41,18 +40,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def webcam_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        app = importlib.import_module("app")
-    except ModuleNotFoundError:
-        pytest.skip("app.py not found: the Webcam tab is integrated by the lead from docs/video_app_snippet.py")
-    if not hasattr(app, "build_app"):
-        pytest.skip("app.py has no build_app(engine)")
+    app = importlib.import_module("app")
     tmp = tmp_path_factory.mktemp("webcam")
     engine = Engine(make_settings(tmp, ANIMEGAN_LIVE_SIDE=str(LIVE_SIDE)))
     demo = app.build_app(engine)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
-    if not {"webcam-in", "webcam-out", "webcam-fps"} <= ids:
-        pytest.skip("app.py has no Webcam tab yet (elements webcam-in/-out/-fps); see docs/video_app_snippet.py")
+    assert {"webcam-in", "webcam-out", "webcam-fps"} <= ids, "app.py lost its Webcam tab"
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
     try:
