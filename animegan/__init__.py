@@ -24,13 +24,16 @@ from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
 from .pipeline import FACE_MODES, UPSCALES, Engine, StyleStatus, StylizeOptions
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
+from .upscale import DEFAULT_UPSCALER, UPSCALERS, UpscalerSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_UPSCALER",
     "FACE_MODES",
     "STYLES",
     "SUPPORTED_FORMATS",
+    "UPSCALERS",
     "UPSCALES",
     "AnimeGANError",
     "Engine",
@@ -45,6 +48,7 @@ __all__ = [
     "StylizeOptions",
     "UnknownStyleError",
     "UnsupportedImageError",
+    "UpscalerSpec",
     "WeightsChecksumError",
     "WeightsError",
     "WeightsMissingError",
