@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import re
 from dataclasses import replace
 from importlib.metadata import version
@@ -209,3 +210,35 @@ def test_plan_puts_upscaling_last_and_refuses_a_missing_model(engine: Engine) ->
     missing = re.escape("upscaler 'x2plus' is unavailable: weight file 'RealESRGAN_x2plus.pth'")
     with pytest.raises(InvalidOptionError, match=missing):
         engine.plan(StylizeOptions(style="hayao", upscale=2, upscaler="x2plus"))
+
+
+def test_tiny_images(engine: Engine) -> None:
+    up = engine.upscalers.get(None)
+    for h, w in ((1, 1), (3, 5), (17, 2)):
+        rgb = np.random.default_rng(h * w).random((h, w, 3), dtype=np.float32)
+        assert up(rgb, 2).shape == (2 * h, 2 * w, 3)
+
+
+def test_cli_upscaler_choice(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    from animegan.cli import main
+    from animegan.settings import get_settings
+    from tests.conftest import WEIGHTS_PATH
+
+    monkeypatch.setenv("ANIMEGAN_WEIGHTS_PATH", WEIGHTS_PATH)
+    monkeypatch.setenv("ANIMEGAN_THREADS", "2")
+    get_settings.cache_clear()
+    try:
+        src = tmp_path / "in.png"
+        Image.open(photos / "landscape_beach_small_256.jpg").crop((0, 0, 45, 33)).save(src)
+        assert main(["upscalers", "--json"]) == 0
+        rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+        assert rows["animevideov3"]["default"] and rows["x4plus"]["cost"] == "slow" and not rows["x2plus"]["available"]
+        assert main(["stylize", str(src), "-o", str(tmp_path / "out.png"), "-s", "cute", "--upscale", "3",
+                     "--upscaler", "general_x4v3"]) == 0
+        assert Image.open(tmp_path / "out.png").size == (135, 99)
+        assert main(["stylize", str(src), "-o", str(tmp_path / "x.png"), "-s", "cute", "--upscale", "2",
+                     "--upscaler", "x2plus"]) == 3  # weights missing: the weights exit code, before any file
+        assert "RealESRGAN_x2plus.pth" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
