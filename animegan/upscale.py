@@ -175,6 +175,20 @@ def bands(height: int, width: int, native: int, budget_bytes: int = BAND_BYTES) 
     return [(height * i // n, height * (i + 1) // n) for i in range(n)]
 
 
+def effective_tile(height: int, width: int, tile: int) -> int:
+    """The tile side actually used for an ``height × width`` input (after RealESRGANer's pre-pad).
+
+    Tiles are made equal instead of leaving a thin last row and column (a 512² image pre-pads to 522, which
+    a 512 tile would cut into 512 + 10): ``n = ceil(side / (tile + 2·TILE_PAD))`` tiles per side, so a tile
+    with its context is never larger than a nominal tile plus twice its context. 0 (untiled) stays 0.
+    """
+    if tile <= 0:
+        return 0
+    side = max(height, width) + PRE_PAD
+    n = -(-side // (tile + 2 * TILE_PAD))
+    return -(-side // n)
+
+
 def tile_count(height: int, width: int, tile: int, native: int) -> int:
     """Model calls RealESRGANer makes for an ``height × width`` input (after its pre-pad and mod-pad)."""
     h, w = height + PRE_PAD, width + PRE_PAD
@@ -300,14 +314,17 @@ class Upscaler:
         if ph or pw:
             rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
         hp, wp = rgb.shape[:2]
-        plan = [(y0, y1, max(0, y0 - TILE_PAD), min(hp, y1 + TILE_PAD)) for y0, y1 in bands(hp, wp, native, self.band_bytes)]
-        total = sum(tile_count(c1 - c0, wp, self.tile, native) for _, _, c0, c1 in plan)
+        plan = []
+        for y0, y1 in bands(hp, wp, native, self.band_bytes):
+            c0, c1 = max(0, y0 - TILE_PAD), min(hp, y1 + TILE_PAD)
+            plan.append((y0, y1, c0, c1, effective_tile(c1 - c0, wp, self.tile)))
+        total = sum(tile_count(c1 - c0, wp, tile, native) for _, _, c0, c1, tile in plan)
         counted = _CountedModel(self.model, self.spec, total, progress)
         out = np.empty((hp * factor, wp * factor, 3), np.float32)
         upsampler_class = _upsampler_class()
         with torch.inference_mode():
-            for y0, y1, c0, c1 in plan:
-                native_out = upsampler_class(counted, native, self.tile).run(rgb[c0:c1])
+            for y0, y1, c0, c1, tile in plan:
+                native_out = upsampler_class(counted, native, tile).run(rgb[c0:c1])
                 core = native_out[(y0 - c0) * native:(y1 - c0) * native]
                 if factor != native:
                     core = cv2.resize(core, (wp * factor, (y1 - y0) * factor), interpolation=cv2.INTER_AREA)

@@ -19,7 +19,7 @@ from animegan import Engine, Picture, StylizeOptions, decode, encode
 from animegan.errors import InvalidOptionError
 from animegan.imageio import to_pil
 from animegan.resample import resize
-from animegan.upscale import UPSCALERS, Upscaler, bands, gradient_energy, tile_count
+from animegan.upscale import UPSCALERS, Upscaler, bands, effective_tile, gradient_energy, tile_count
 from tests.conftest import make_settings, psnr
 
 NOT_HERE = {"x2plus": "RealESRGAN_x2plus.pth is not in ../shared/weights (see upscale/PROVENANCE.md)"}
@@ -122,7 +122,7 @@ def test_processing_downscaled_then_upscaled(engine: Engine, photos: Path) -> No
 def test_tiled_matches_untiled(engine: Engine, stylized: np.ndarray, artifacts: Path) -> None:
     up = engine.upscalers.get("animevideov3")
     whole = Upscaler(up.spec, up.model, tile=0)(stylized, 4)
-    tiled = Upscaler(up.spec, up.model, tile=64)(stylized, 4)  # 2×2 tiles: a vertical and a horizontal seam
+    tiled = Upscaler(up.spec, up.model, tile=32)(stylized, 4)  # 2×2 tiles of 53 px: a vertical and a horizontal seam
     save(artifacts, whole=whole, tiled=tiled)
     score = psnr(whole, tiled)
     assert score >= 40, f"tiled vs untiled PSNR {score:.1f} dB, max |diff| {np.abs(whole - tiled).max():.4f}"
@@ -153,8 +153,9 @@ def test_sharper_than_bicubic_with_the_same_colours(engine: Engine, stylized: np
 def test_progress_reports_every_tile(engine: Engine, stylized: np.ndarray) -> None:
     up = engine.upscalers.get(None)
     calls: list[tuple[float, str]] = []
-    Upscaler(up.spec, up.model, tile=64)(stylized, 2, progress=lambda f, m: calls.append((f, m)))
-    expected = tile_count(80, 96, 64, 4)
+    Upscaler(up.spec, up.model, tile=32)(stylized, 2, progress=lambda f, m: calls.append((f, m)))
+    expected = tile_count(80, 96, effective_tile(80, 96, 32), 4)
+    assert expected == 4
     assert len(calls) == expected > 1
     assert [f for f, _ in calls] == sorted(f for f, _ in calls) and calls[-1][0] == 1.0
     assert calls[-1][1] == f"upscaling tile {expected}/{expected}"

@@ -17,6 +17,7 @@ from animegan.upscale import (
     UpscalerRegistry,
     UpscalerSpec,
     bands,
+    effective_tile,
     model_factor,
     tile_count,
 )
@@ -88,3 +89,20 @@ def test_registry_rejects_duplicates_and_bad_ids() -> None:
         reg.add(spec)
     with pytest.raises(ValueError, match="slug"):
         reg.add(UpscalerSpec(id="Big-One", label="", description="", weights="b.pth", arch="rrdbnet", scale=4, blocks=6))
+
+
+@pytest.mark.parametrize(("h", "w", "tile", "expected"), [
+    (512, 512, 512, 522),    # one tile, not 512 + a 10 px sliver
+    (80, 96, 64, 106 // 1),  # 106 ≤ 64 + 48: one tile
+    (1024, 700, 512, 517),   # 1034 → two equal tiles per side
+    (300, 2000, 256, 2010 // 7 + 1),
+    (100, 100, 0, 0),
+])
+def test_effective_tile(h: int, w: int, tile: int, expected: int) -> None:
+    eff = effective_tile(h, w, tile)
+    assert eff == expected
+    if tile:
+        assert eff <= tile + 2 * TILE_PAD
+        side = max(h, w) + PRE_PAD
+        n = -(-side // eff)
+        assert n * eff >= side and (n - 1) * eff < side
