@@ -19,7 +19,7 @@ from animegan import Engine, Picture, StylizeOptions, decode, encode
 from animegan.errors import InvalidOptionError
 from animegan.imageio import to_pil
 from animegan.resample import resize
-from animegan.upscale import UPSCALERS, Upscaler, bands, effective_tile, gradient_energy, tile_count
+from animegan.upscale import UPSCALERS, UpscaleError, Upscaler, bands, effective_tile, gradient_energy, tile_count
 from tests.conftest import make_settings, psnr
 
 NOT_HERE = {"x2plus": "RealESRGAN_x2plus.pth is not in ../shared/weights (see upscale/PROVENANCE.md)"}
@@ -243,3 +243,10 @@ def test_cli_upscaler_choice(photos: Path, tmp_path: Path, monkeypatch: pytest.M
         assert "RealESRGAN_x2plus.pth" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+def test_a_model_failure_is_raised_not_printed(engine: Engine) -> None:
+    """RealESRGANer's tile loop prints a RuntimeError and carries on; ours stops with a clear error."""
+    up = engine.upscalers.get(None)
+    with pytest.raises(UpscaleError, match=r"upscaler 'animevideov3' failed on a 30×30 px tile"):
+        up(np.zeros((20, 20, 4), np.float32), 2)  # 4 channels: the real network refuses them
