@@ -32,17 +32,20 @@ from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, StyleStatus, Styliz
 from .previews import style_previews
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
+from .upscale import DEFAULT_UPSCALER, UPSCALERS, UpscalerSpec
 from .video import VIDEO_SUFFIXES, VideoInfo, VideoOptions, VideoResult, convert_video, probe_video
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKEND_NAMES",
+    "DEFAULT_UPSCALER",
     "FACE_MODES",
     "FAST_STYLE",
     "LIVE_SIDES",
     "STYLES",
     "SUPPORTED_FORMATS",
+    "UPSCALERS",
     "UPSCALES",
     "VIDEO_SUFFIXES",
     "AnimeGANError",
@@ -67,6 +70,7 @@ __all__ = [
     "UnknownStyleError",
     "UnsupportedImageError",
     "UnsupportedVideoError",
+    "UpscalerSpec",
     "VideoInfo",
     "VideoOptions",
     "VideoResult",

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m animegan {styles,weights,stylize,video}``.
+"""Command-line interface: ``python -m animegan {styles,upscalers,weights,stylize,video}``.
 
 Exit codes: 0 success; 1 some inputs failed; 2 bad usage or unknown style; 3 the style's weights
 are missing or corrupt; 4 no input files found.
@@ -22,6 +22,7 @@ from .naming import safe_stem, unique_name
 from .pipeline import FACE_MODES, UPSCALES, Engine, StylizeOptions
 from .settings import get_settings
 from .styles import STYLES
+from .upscale import DEFAULT_UPSCALER, UPSCALERS
 
 log = logging.getLogger("animegan")
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("styles", help="list the styles and whether their weights are available")
     s.add_argument("--json", action="store_true", help="print a JSON list of {id, name, available, description, ...}")
 
+    u = sub.add_parser("upscalers", help="list the upscaler models and whether their weights are available")
+    u.add_argument("--json", action="store_true", help="print a JSON list of {id, name, available, cost, ...}")
+
     w = sub.add_parser("weights", help="show every weight file's status (ok / missing / corrupt)")
     w.add_argument("--json", action="store_true", help="print machine-readable JSON")
     w.add_argument("--download", metavar="ID", nargs="+", help="fetch these manifest ids from their public URL (needs internet)")
@@ -54,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--full-res", action="store_true", help="process at full resolution, in tiles (slower)")
     st.add_argument("--face", choices=FACE_MODES, default="off", help="face-aware stylization (default off)")
     st.add_argument("--upscale", type=int, choices=UPSCALES, default=1, help="upscale the result 2×/3×/4× (default 1)")
+    st.add_argument("--upscaler", choices=UPSCALERS.ids(), metavar="ID",
+                    help=f"upscaler model for --upscale: {', '.join(UPSCALERS.ids())} (default {DEFAULT_UPSCALER})")
     st.add_argument("--match-brightness", action="store_true", help="match the output's brightness to the photo")
     st.add_argument("--strength", type=float, default=1.0, metavar="F", help="blend with the photo: 0 = photo, 1 = full style")
     st.add_argument("--format", choices=("png", "jpg", "webp"), help="output format for directory outputs (default png)")
@@ -84,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "styles":
             return cmd_styles(args)
+        if args.command == "upscalers":
+            return cmd_upscalers(args)
         if args.command == "weights":
             return cmd_weights(args)
         if args.command == "video":
@@ -114,6 +122,24 @@ def cmd_styles(args: argparse.Namespace) -> int:
         print(f"{mark} {r.spec.id:<11} {r.spec.label:<20} {r.spec.description}")
         if not r.available:
             print(f"{'':16}unavailable: {r.reason}")
+    return EXIT_OK
+
+
+def cmd_upscalers(args: argparse.Namespace) -> int:
+    rows = Engine().upscalers.statuses()
+    if args.json:
+        print(json.dumps([
+            {"id": r.spec.id, "name": r.spec.label, "available": r.available, "description": r.spec.description,
+             "cost": r.spec.cost, "scale": r.spec.scale, "default": r.spec.id == DEFAULT_UPSCALER,
+             "license": r.license, "weights": r.spec.weights, "reason": r.reason or None}
+            for r in rows
+        ], indent=2))
+        return EXIT_OK
+    for r in rows:
+        mark = "ok " if r.available else "-- "
+        print(f"{mark} {r.spec.id:<16} {r.spec.cost:<7} {r.spec.description}")
+        if not r.available:
+            print(f"{'':21}unavailable: {r.reason}")
     return EXIT_OK
 
 
@@ -166,7 +192,7 @@ def plan_outputs(inputs: list[Path], output: Path, style: str, fmt: str | None) 
 def cmd_stylize(args: argparse.Namespace) -> int:
     options = StylizeOptions(
         style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
-        match_brightness=args.match_brightness, strength=args.strength,
+        upscaler=args.upscaler, match_brightness=args.match_brightness, strength=args.strength,
     )
     inputs = expand_inputs(args.inputs)
     if not inputs:
@@ -174,6 +200,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return EXIT_NO_INPUT
     engine = Engine()
     engine.stylizer(options.style, options.backend)  # load (and verify) once, before any file
+    if options.upscale > 1:
+        engine.upscalers.get(options.upscaler)
     outputs = plan_outputs(inputs, args.output, options.style, args.format)
     outputs[0].parent.mkdir(parents=True, exist_ok=True)
     results = []

@@ -24,6 +24,7 @@ from .settings import Settings, get_settings
 from .styles import STYLES, StyleSpec
 from .stylizer import Stylizer
 from .tiling import run_tiled
+from .upscale import UPSCALERS, UpscalerCache, upscale_picture
 from .weights import WeightStore
 
 FaceMode = Literal["auto", "on", "off"]
@@ -55,6 +56,8 @@ class StylizeOptions:
             raise InvalidOptionError(f"face={self.face!r} must be one of {', '.join(FACE_MODES)}")
         if self.upscale not in UPSCALES:
             raise InvalidOptionError(f"upscale={self.upscale!r} must be one of {', '.join(map(str, UPSCALES))}")
+        if self.upscaler is not None:
+            UPSCALERS.get(self.upscaler)
         if self.backend not in BACKEND_NAMES:
             raise InvalidOptionError(f"backend={self.backend!r} must be one of {', '.join(BACKEND_NAMES)}")
         if not 0.0 <= self.strength <= 1.0:
@@ -92,6 +95,7 @@ class Engine:
         self.settings = settings or get_settings()
         self.weights = WeightStore(self.settings)
         self._stylizers: dict[tuple[str, str], Stylizer] = {}
+        self.upscalers = UpscalerCache(self.weights, self.settings)
         self._lock = threading.Lock()
 
     # ---- styles -------------------------------------------------------------------------------
@@ -127,7 +131,7 @@ class Engine:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
         return {
             "faces": Feature(False, "face-aware stylization is not built yet"),
-            "upscale": Feature(False, "upscaling is not built yet"),
+            "upscale": Feature(*self.upscalers.availability()),
         }
 
     # ---- pipeline -----------------------------------------------------------------------------
@@ -142,7 +146,13 @@ class Engine:
             raise InvalidOptionError(f"face mode 'on' is unavailable: {features['faces'].reason}")
         if options.upscale > 1 and not features["upscale"].available:
             raise InvalidOptionError(f"upscaling is unavailable: {features['upscale'].reason}")
-        return [("preparing", self._normalize), ("stylizing", self._stylize)]
+        steps: list[tuple[str, Step]] = [("preparing", self._normalize), ("stylizing", self._stylize)]
+        if options.upscale > 1:
+            upscaler = self.upscalers.status(options.upscaler)
+            if not upscaler.available:
+                raise InvalidOptionError(f"upscaler {upscaler.spec.id!r} is unavailable: {upscaler.reason}")
+            steps.append(("upscaling", self._upscale))
+        return steps
 
     def stylize(self, picture: Picture, options: StylizeOptions, progress: Progress = no_progress) -> Picture:
         """Run the plan on a decoded picture. The result's ``rgb`` is at processing size; encoding
@@ -178,6 +188,9 @@ class Engine:
             out = stylizer(photo)
         out = finish(out, photo, stylizer.spec, opts)
         return replace(pic, rgb=out)
+
+    def _upscale(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
+        return upscale_picture(self.upscalers.get(opts.upscaler), pic, opts.upscale, progress)
 
 
 def finish(out: np.ndarray, photo: np.ndarray, spec: StyleSpec, opts: StylizeOptions) -> np.ndarray:

@@ -11,7 +11,7 @@ from animegan import ResultCache, Scratch, StylizeOptions
 from animegan.cache import result_key
 
 BASE = StylizeOptions(style="hayao")
-CHANGED = {"style": "shinkai", "max_side": 512, "face": "auto", "upscale": 2, "upscaler": "x", "backend": "onnx",
+CHANGED = {"style": "shinkai", "max_side": 512, "face": "auto", "upscale": 2, "upscaler": "general_x4v3", "backend": "onnx",
            "match_brightness": True, "strength": 0.5}
 
 

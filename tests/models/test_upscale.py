@@ -1,0 +1,252 @@
+"""The Real-ESRGAN upscaling pass on real weights and real photos (small images: these models are slow on a CPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+from dataclasses import replace
+from importlib.metadata import version
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from animegan import Engine, Picture, StylizeOptions, decode, encode
+from animegan.errors import InvalidOptionError
+from animegan.imageio import to_pil
+from animegan.resample import resize
+from animegan.upscale import UPSCALERS, UpscaleError, Upscaler, bands, effective_tile, gradient_energy, tile_count
+from tests.conftest import make_settings, psnr
+
+NOT_HERE = {"x2plus": "RealESRGAN_x2plus.pth is not in ../shared/weights (see upscale/PROVENANCE.md)"}
+"""Registered upscalers whose weights we do not have; every other one must run."""
+
+
+def save(folder: Path, **images: np.ndarray) -> None:
+    for name, rgb in images.items():
+        Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(folder / f"{name}.png")
+
+
+def crop(photos: Path, name: str, box: tuple[int, int, int, int], size: tuple[int, int] | None = None) -> Picture:
+    """A decoded real photo cut to ``box`` (x0, y0, x1, y1), optionally resized to ``size`` (w, h)."""
+    pic = decode(photos / name, 10**8)
+    x0, y0, x1, y1 = box
+    rgb = pic.rgb[y0:y1, x0:x1]
+    if size:
+        rgb = resize(rgb, size[1], size[0])
+    alpha = None if pic.alpha is None else pic.alpha[y0:y1, x0:x1]
+    if alpha is not None and size:
+        alpha = np.round(resize(alpha[..., None].astype(np.float32) / 255, size[1], size[0])[..., 0] * 255).astype(np.uint8)
+    return replace(pic, rgb=np.ascontiguousarray(rgb), alpha=alpha, size=(rgb.shape[1], rgb.shape[0]))
+
+
+@pytest.fixture(scope="module")
+def stylized(engine: Engine, photos: Path) -> np.ndarray:
+    """A small real stylized picture (the fast 'cute' style on a face-and-background crop), 96×80."""
+    pic = crop(photos, "portrait_astronaut_eileen_collins.png", (140, 40, 380, 240), size=(96, 80))
+    return engine.stylize(pic, StylizeOptions(style="cute", max_side=None)).rgb
+
+
+def bicubic(rgb: np.ndarray, factor: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return resize(rgb, h * factor, w * factor)
+
+
+def test_real_packages_import() -> None:
+    """basicsr-fixed + realesrgan import with this torchvision (stock basicsr needs the removed functional_tensor)."""
+    import basicsr
+    import realesrgan
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+    from realesrgan import RealESRGANer
+    from realesrgan.archs.srvgg_arch import SRVGGNetCompact
+
+    from animegan.upscale import _upsampler_class, build_model
+
+    assert importlib.util.find_spec("torchvision.transforms.functional_tensor") is None
+    assert version("basicsr-fixed") == "1.4.2" and version("realesrgan") == "0.3.0" and realesrgan.RealESRGANer is RealESRGANer
+    assert basicsr.archs.rrdbnet_arch.RRDBNet is RRDBNet
+    assert issubclass(_upsampler_class(), RealESRGANer)
+    assert isinstance(build_model(UPSCALERS.get("animevideov3")), SRVGGNetCompact)
+    assert isinstance(build_model(UPSCALERS.get("x4plus_anime_6b")), RRDBNet)
+
+
+@pytest.mark.parametrize("upscaler_id", UPSCALERS.ids())
+def test_each_upscaler_runs_on_a_real_photo(engine: Engine, photos: Path, artifacts: Path, upscaler_id: str) -> None:
+    spec = UPSCALERS.get(upscaler_id)
+    status = engine.upscalers.status(upscaler_id)
+    if upscaler_id in NOT_HERE:
+        assert not status.available and spec.weights in status.reason
+        pytest.skip(NOT_HERE[upscaler_id])
+    assert status.available, status.reason
+    # x4plus needs ~3 s per 1000 input pixels here: keep its input tiny
+    size = (20, 17) if spec.cost == "slow" else (43, 37)
+    pic = crop(photos, "portrait_astronaut_eileen_collins.png", (180, 60, 180 + 4 * size[0], 60 + 4 * size[1]), size=size)
+    up = engine.upscalers.get(upscaler_id)
+    out = up(pic.rgb, spec.scale)
+    ref = bicubic(pic.rgb, spec.scale)
+    save(artifacts, model=out, bicubic=ref)
+    assert out.shape == (size[1] * spec.scale, size[0] * spec.scale, 3) and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    # the model adds detail, but shrunk back it must be the input again (no shift, no garbage)
+    back = resize(out, size[1], size[0])
+    diff = float(np.abs(back - pic.rgb).mean())
+    shift = float(np.abs(out.mean(axis=(0, 1)) - ref.mean(axis=(0, 1))).max())
+    assert diff < 0.04 and shift < 0.02, f"{upscaler_id}: mean |shrunk back - input| {diff:.4f}, channel mean shift {shift:.4f}"
+    assert engine.upscalers.get(upscaler_id) is up  # loaded once
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_output_dimensions_exact_on_odd_sizes(engine: Engine, photos: Path, scale: int) -> None:
+    pic = crop(photos, "landscape_beach_small_256.jpg", (10, 20, 57, 81))  # 47×61
+    out = engine.stylize(pic, StylizeOptions(style="cute", upscale=scale))
+    assert out.rgb.shape == (61 * scale, 47 * scale, 3)
+    assert out.output_size == (47 * scale, 61 * scale)
+    assert Image.open(io.BytesIO(encode(out))).size == (47 * scale, 61 * scale)
+
+
+def test_processing_downscaled_then_upscaled(engine: Engine, photos: Path) -> None:
+    """A photo shrunk to max_side: the model runs at the factor that reaches the output, the encoder does the rest."""
+    pic = crop(photos, "still_coffee_cup.png", (0, 0, 301, 199))
+    out = engine.stylize(pic, StylizeOptions(style="cute", max_side=128, upscale=2))
+    assert out.rgb.shape[:2] == (85 * 4, 128 * 4)  # ratio 602/128 = 4.7 → the model's ×4
+    assert to_pil(out).size == (602, 398)
+    out3 = engine.stylize(pic, StylizeOptions(style="cute", max_side=256, upscale=2))
+    assert out3.rgb.shape[:2] == (169 * 3, 256 * 3)  # ratio 602/256 = 2.35 → ×3, then shrunk
+    assert to_pil(out3).size == (602, 398)
+
+
+def test_tiled_matches_untiled(engine: Engine, stylized: np.ndarray, artifacts: Path) -> None:
+    up = engine.upscalers.get("animevideov3")
+    whole = Upscaler(up.spec, up.model, tile=0)(stylized, 4)
+    tiled = Upscaler(up.spec, up.model, tile=32)(stylized, 4)  # 2×2 tiles of 53 px: a vertical and a horizontal seam
+    save(artifacts, whole=whole, tiled=tiled)
+    score = psnr(whole, tiled)
+    assert score >= 40, f"tiled vs untiled PSNR {score:.1f} dB, max |diff| {np.abs(whole - tiled).max():.4f}"
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_bands_match_one_piece(engine: Engine, stylized: np.ndarray, factor: int) -> None:
+    """Bands (memory bound) are exact: integer factors put every band edge on a pixel edge."""
+    up = engine.upscalers.get("animevideov3")
+    one = Upscaler(up.spec, up.model, tile=0)(stylized, factor)
+    banded = Upscaler(up.spec, up.model, tile=0, band_bytes=12 * 16 * 106 * 75)(stylized, factor)  # 3 bands
+    assert banded.shape == one.shape
+    assert len(bands(80, 96, 4, 12 * 16 * 106 * 75)) == 3
+    assert np.abs(banded - one).max() < 1e-4
+
+
+def test_sharper_than_bicubic_with_the_same_colours(engine: Engine, stylized: np.ndarray, artifacts: Path) -> None:
+    out = engine.upscalers.get(None)(stylized, 2)
+    ref = bicubic(stylized, 2)
+    save(artifacts, upscaled=out, bicubic=ref)
+    sharp, soft = gradient_energy(out), gradient_energy(ref)
+    colour = float(np.abs(out.mean(axis=(0, 1)) - ref.mean(axis=(0, 1))).max())
+    diff = float(np.abs(out - ref).mean())
+    assert sharp > 1.3 * soft, f"Laplacian variance {sharp:.5f} vs bicubic {soft:.5f}"
+    assert diff < 0.03 and colour < 0.02, f"mean |diff| {diff:.4f}, channel mean shift {colour:.4f}"
+
+
+def test_progress_reports_every_tile(engine: Engine, stylized: np.ndarray) -> None:
+    up = engine.upscalers.get(None)
+    calls: list[tuple[float, str]] = []
+    Upscaler(up.spec, up.model, tile=32)(stylized, 2, progress=lambda f, m: calls.append((f, m)))
+    expected = tile_count(80, 96, effective_tile(80, 96, 32), 4)
+    assert expected == 4
+    assert len(calls) == expected > 1
+    assert [f for f, _ in calls] == sorted(f for f, _ in calls) and calls[-1][0] == 1.0
+    assert calls[-1][1] == f"upscaling tile {expected}/{expected}"
+
+
+def test_alpha_is_kept_and_upscaled(engine: Engine, photos: Path, tmp_path: Path) -> None:
+    pic = crop(photos, "alpha_children_rgba.png", (0, 0, 566, 350), size=(71, 45))
+    assert pic.alpha is not None and pic.alpha.min() == 0 and pic.alpha.max() == 255
+    out = engine.stylize(pic, StylizeOptions(style="cute", upscale=2))
+    back = decode(encode(out, "png"), 10**8)
+    assert back.mode == "RGBA" and back.size == (142, 90) and back.alpha is not None
+    ref = np.round(resize(pic.alpha[..., None].astype(np.float32) / 255, 90, 142)[..., 0] * 255)
+    assert np.abs(back.alpha.astype(np.float32) - ref).max() <= 1
+    assert (back.alpha[ref == 0] == 0).all() and (back.alpha[ref == 255] == 255).all()
+
+
+def test_16_bit_keeps_its_precision(engine: Engine, photos: Path) -> None:
+    pic8 = crop(photos, "landscape_beach_small_256.jpg", (30, 30, 93, 71))  # 63×41
+    # a real 16-bit PNG: the photo plus a fine vertical ramp that 8 bits cannot hold
+    ramp = np.linspace(0, 1 / 255, 41, dtype=np.float32)[:, None, None]
+    rgb16 = np.round(np.clip(pic8.rgb * 0.9 + ramp, 0, 1) * 65535).astype(np.uint16)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
+    assert ok
+    pic = decode(png.tobytes(), 10**8)
+    assert pic.bit_depth == 16
+    out = engine.stylize(pic, StylizeOptions(style="cute", upscale=2))
+    arr = cv2.imdecode(np.frombuffer(encode(out, "png"), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert arr.dtype == np.uint16 and arr.shape == (82, 126, 3)
+    assert (arr % 257 != 0).mean() > 0.5  # not 8-bit values stretched to 16 bits
+
+
+def test_grayscale_stays_grayscale(engine: Engine, photos: Path) -> None:
+    pic = crop(photos, "gray_cameraman_L.png", (200, 60, 253, 117))  # 53×57, mode L
+    assert pic.mode == "L"
+    out = engine.stylize(pic, StylizeOptions(style="cute", upscale=3))
+    im = Image.open(io.BytesIO(encode(out, "png")))
+    assert im.mode == "L" and im.size == (159, 171)
+
+
+def test_unavailable_without_weights(tmp_path: Path) -> None:
+    empty = Engine(make_settings(tmp_path, ANIMEGAN_WEIGHTS_PATH=str(tmp_path / "none")).with_(weights_path=(tmp_path,)))
+    feature = empty.features()["upscale"]
+    assert not feature.available and "realesr-animevideov3.pth" in feature.reason and "ANIMEGAN_WEIGHTS_PATH" in feature.reason
+    with pytest.raises(InvalidOptionError, match="upscaling is unavailable"):
+        empty.plan(StylizeOptions(style="hayao", upscale=2))
+    assert [name for name, _ in empty.plan(StylizeOptions(style="hayao"))] == ["preparing", "stylizing"]
+
+
+def test_plan_puts_upscaling_last_and_refuses_a_missing_model(engine: Engine) -> None:
+    assert engine.features()["upscale"].available
+    names = [name for name, _ in engine.plan(StylizeOptions(style="hayao", upscale=2))]
+    assert names[-1] == "upscaling" and names.index("stylizing") < names.index("upscaling")
+    missing = re.escape("upscaler 'x2plus' is unavailable: weight file 'RealESRGAN_x2plus.pth'")
+    with pytest.raises(InvalidOptionError, match=missing):
+        engine.plan(StylizeOptions(style="hayao", upscale=2, upscaler="x2plus"))
+
+
+def test_tiny_images(engine: Engine) -> None:
+    up = engine.upscalers.get(None)
+    for h, w in ((1, 1), (3, 5), (17, 2)):
+        rgb = np.random.default_rng(h * w).random((h, w, 3), dtype=np.float32)
+        assert up(rgb, 2).shape == (2 * h, 2 * w, 3)
+
+
+def test_cli_upscaler_choice(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    from animegan.cli import main
+    from animegan.settings import get_settings
+    from tests.conftest import WEIGHTS_PATH
+
+    monkeypatch.setenv("ANIMEGAN_WEIGHTS_PATH", WEIGHTS_PATH)
+    monkeypatch.setenv("ANIMEGAN_THREADS", "2")
+    get_settings.cache_clear()
+    try:
+        src = tmp_path / "in.png"
+        Image.open(photos / "landscape_beach_small_256.jpg").crop((0, 0, 45, 33)).save(src)
+        assert main(["upscalers", "--json"]) == 0
+        rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+        assert rows["animevideov3"]["default"] and rows["x4plus"]["cost"] == "slow" and not rows["x2plus"]["available"]
+        assert main(["stylize", str(src), "-o", str(tmp_path / "out.png"), "-s", "cute", "--upscale", "3",
+                     "--upscaler", "general_x4v3"]) == 0
+        assert Image.open(tmp_path / "out.png").size == (135, 99)
+        assert main(["stylize", str(src), "-o", str(tmp_path / "x.png"), "-s", "cute", "--upscale", "2",
+                     "--upscaler", "x2plus"]) == 3  # weights missing: the weights exit code, before any file
+        assert "RealESRGAN_x2plus.pth" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_model_failure_is_raised_not_printed(engine: Engine) -> None:
+    """RealESRGANer's tile loop prints a RuntimeError and carries on; ours stops with a clear error."""
+    up = engine.upscalers.get(None)
+    with pytest.raises(UpscaleError, match=r"upscaler 'animevideov3' failed on a 30×30 px tile"):
+        up(np.zeros((20, 20, 4), np.float32), 2)  # 4 channels: the real network refuses them
