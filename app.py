@@ -21,6 +21,7 @@ import numpy as np
 
 from animegan import (
     BACKEND_NAMES,
+    DEFAULT_UPSCALER,
     FACE_MODES,
     FAST_STYLE,
     LIVE_SIDES,
@@ -222,10 +223,11 @@ def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
     return report
 
 
-def make_options(style: str, face: Any, upscale: int | str, max_side: float, full_res: bool, backend: Any) -> StylizeOptions:
+def make_options(style: str, face: Any, upscale: int | str, max_side: float, full_res: bool, backend: Any,
+                 upscaler: str | None = None) -> StylizeOptions:
     """Component values → checked StylizeOptions (raises UnknownStyleError / InvalidOptionError)."""
     return StylizeOptions(style=style, face=face, upscale=int(upscale), max_side=None if full_res else int(max_side),
-                          backend=backend)
+                          backend=backend, upscaler=upscaler or None)
 
 
 def feature(engine: Engine, name: str) -> Feature | None:
@@ -240,8 +242,8 @@ def control_state(state: Feature | None, info: str) -> dict[str, Any]:
     return {"interactive": False, "info": f"Unavailable: {state.reason if state else 'not supported by this engine'}"}
 
 
-def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.Checkbox, gr.Dropdown]:
-    """Face mode, upscale, processing size, full resolution and backend; defaults come from the engine."""
+def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.Checkbox, gr.Dropdown, gr.Dropdown]:
+    """Face mode, upscale, processing size, full resolution, backend and upscaler model; defaults come from the engine."""
     settings = engine.settings
     faces, upscale, backends = feature(engine, "faces"), feature(engine, "upscale"), feature(engine, "backends")
     with gr.Row(elem_classes="opt-row"):
@@ -257,7 +259,10 @@ def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.C
     with gr.Accordion("Advanced", open=False):
         backend = gr.Dropdown(list(BACKEND_NAMES), value="auto", label="Inference backend",
                               **control_state(backends or Feature(True), "auto picks the right runtime for each model"))
-    return face, upscale_r, max_side, full_res, backend
+        models = [u for u in engine.upscalers.statuses() if u.available]
+        upscaler = gr.Dropdown([(f"{u.spec.label} ({u.spec.cost})", u.spec.id) for u in models], value=DEFAULT_UPSCALER,
+                               label="Upscaler model", **control_state(upscale, "used when Upscale is above 1×"))
+    return face, upscale_r, max_side, full_res, backend, upscaler
 
 
 def style_card(status: StyleStatus) -> str:
@@ -377,10 +382,10 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     @user_errors
     def stylize(image: str | None, style: str, face: str, upscale: int, max_side: float, full_res: bool, backend: str,
-                progress: gr.Progress = gr.Progress()) -> tuple[Any, str, str]:  # noqa: B008 (Gradio's progress idiom)
+                upscaler: str | None = None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str, str]:  # noqa: B008 (Gradio's progress idiom)
         if not image:
             raise gr.Error("Add a photo first: drop it on the left, paste it or click to browse.", print_exception=False)
-        options = make_options(style, face, upscale, max_side, full_res, backend)
+        options = make_options(style, face, upscale, max_side, full_res, backend, upscaler)
         data = Path(image).read_bytes()
         job = stylize_job(engine, cache, data, Path(image).name, options, scratch.new_dir(), gr_progress(progress))
         pair = comparison_pair(data, job.png, settings.max_pixels)
@@ -390,10 +395,11 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     @user_errors
     def batch(files: list[str] | None, style: str, face: str, upscale: int, max_side: float, full_res: bool, backend: str,
+              upscaler: str | None = None,
               progress: gr.Progress = gr.Progress()) -> tuple[list[tuple[str, str]], str | None, list[list[str]]]:  # noqa: B008
         if not files:
             raise gr.Error("Add some images (or a .zip of images) first.", print_exception=False)
-        options = make_options(style, face, upscale, max_side, full_res, backend)
+        options = make_options(style, face, upscale, max_side, full_res, backend, upscaler)
         inputs = expand_uploads([Path(f) for f in files], settings)
         if not inputs:
             raise gr.Error("No images found in the upload.", print_exception=False)
@@ -430,7 +436,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                     style_info = gr.Markdown(style_card(by_id[default_style]) if default_style else "", elem_id="style-info")
                     if unavailable:
                         gr.HTML(unavailable_list(unavailable), elem_id="styles-off")
-                    face, upscale_r, max_side, full_res, backend = option_controls(engine)
+                    face, upscale_r, max_side, full_res, backend, upscaler = option_controls(engine)
                     run = gr.Button("✨ Animefy", variant="primary", size="lg", elem_id="run-btn", interactive=bool(ready))
                 with gr.Column(scale=5, min_width=320, elem_id="result-col"):
                     slider = gr.ImageSlider(label="Original ⟷ Anime (drag to compare)", format="png", type="pil",
@@ -462,7 +468,7 @@ def build_app(engine: Engine) -> gr.Blocks:
 
         gr.HTML(license_footer(engine))
 
-        options = [style, face, upscale_r, max_side, full_res, backend]
+        options = [style, face, upscale_r, max_side, full_res, backend, upscaler]
         ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
         gallery.select(pick_style, None, style, **ui_only)
         style.change(show_style, style, [style_info, gallery, batch_style], **ui_only)
