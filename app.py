@@ -343,7 +343,7 @@ def video_tab(engine: Engine, style_choices: list[tuple[str, str]], new_dir: Cal
         out = new_dir() / f"{Path(path).stem[:40]}_{style}.mp4"
         options = VideoOptions(style=style, max_side=int(side), side_by_side=side_by_side,
                                smoothing=VideoOptions.smoothing if smooth else 0.0)
-        result = convert_video(engine, path, out, options, lambda f, m: progress(f, desc=m))
+        result = convert_video(engine, path, out, options, gr_progress(progress))
         info = (f"{result.width}×{result.height}, {result.frames} frames at {float(result.fps):.3g} fps, "
                 f"audio {result.audio}, {result.scene_cuts} scene cuts, took {result.seconds:.1f} s")
         return str(result.path), str(result.path), info
