@@ -310,14 +310,14 @@ def test_pixel_budget_and_bounded_full_resolution(fault_servers: dict[str, Serve
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        _, download, _ = stylize(faulty, under, "shinkai", full_res=True)
+        _, download, _ = stylize(faulty, under, "cute", full_res=True)
     finally:
         done.set()
         sampler.join()
     assert Image.open(download).size == (1365, 1400)
     growth_mb = (peak[0] - before) / 2**20
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "full_res_rss.json").write_text(json.dumps({"image": "1365x1400", "style": "shinkai", "full_res": True,
+    (ARTIFACTS / "full_res_rss.json").write_text(json.dumps({"image": "1365x1400", "style": "cute", "full_res": True,
                                                             "rss_before_mb": round(before / 2**20),
                                                             "rss_growth_mb": round(growth_mb)}))
     assert growth_mb < 1024, f"full resolution grew the server by {growth_mb:.0f} MB"
