@@ -223,8 +223,11 @@ def job_alive() -> bool:
     queue = getattr(blocks, "_queue", None)
     if queue is None or event_id is None:
         return True  # not running inside the queue (direct call): nothing to watch
-    events = [e for job in queue.active_jobs if job for e in job if e._id == event_id]
-    return bool(events) and all(e.alive for e in events)
+    try:  # Gradio's queue internals (gradio 6.31): keep working, without the check, if they ever change
+        events = [e for job in queue.active_jobs if job for e in job if e._id == event_id]
+        return bool(events) and all(e.alive for e in events)
+    except (AttributeError, TypeError):
+        return True
 
 
 def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
