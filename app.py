@@ -30,6 +30,7 @@ from animegan import (
     AnimeGANError,
     Engine,
     Feature,
+    JobCancelledError,
     LiveSession,
     ResultCache,
     Scratch,
@@ -42,6 +43,7 @@ from animegan import (
     convert_video,
     expand_uploads,
     get_settings,
+    install_help,
     run_batch,
     style_previews,
     stylize_job,
@@ -214,10 +216,31 @@ def photo_input(label: str, height: int, elem_id: str) -> gr.Image:
     return image
 
 
+def job_alive() -> bool:
+    """False once this request's client cancelled or disconnected (Gradio drops or marks its queue event)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return True  # not running inside the queue (direct call): nothing to watch
+    try:  # Gradio's queue internals (gradio 6.31): keep working, without the check, if they ever change
+        events = [e for job in queue.active_jobs if job for e in job if e._id == event_id]
+        return bool(events) and all(e.alive for e in events)
+    except (AttributeError, TypeError):
+        return True
+
+
 def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
-    """The engine's ``progress(fraction, message)`` callback, shown as Gradio's progress bar."""
+    """The engine's ``progress(fraction, message)`` callback, shown as Gradio's progress bar.
+
+    It also stops the work of a request nobody waits for any more: Gradio cannot stop a running
+    thread, so without this a closed browser tab would keep the CPU slot until its job ends.
+    """
 
     def report(fraction: float, message: str) -> None:
+        if not job_alive():
+            raise JobCancelledError("the request was cancelled: its client went away")
         progress(fraction, desc=message[:1].upper() + message[1:])
 
     return report
@@ -328,7 +351,7 @@ def video_tab(engine: Engine, style_choices: list[tuple[str, str]], new_dir: Cal
         out = new_dir() / f"{Path(path).stem[:40]}_{style}.mp4"
         options = VideoOptions(style=style, max_side=int(side), side_by_side=side_by_side,
                                smoothing=VideoOptions.smoothing if smooth else 0.0)
-        result = convert_video(engine, path, out, options, lambda f, m: progress(f, desc=m))
+        result = convert_video(engine, path, out, options, gr_progress(progress))
         info = (f"{result.width}×{result.height}, {result.frames} frames at {float(result.fps):.3g} fps, "
                 f"audio {result.audio}, {result.scene_cuts} scene cuts, took {result.seconds:.1f} s")
         return str(result.path), str(result.path), info
@@ -434,6 +457,8 @@ def build_app(engine: Engine) -> gr.Blocks:
                     style = gr.Dropdown(style_choices, value=default_style, label="Style", show_label=False,
                                         container=False, elem_id="style-dropdown")
                     style_info = gr.Markdown(style_card(by_id[default_style]) if default_style else "", elem_id="style-info")
+                    if not ready:
+                        gr.Markdown(install_help(settings), elem_id="install-help")
                     if unavailable:
                         gr.HTML(unavailable_list(unavailable), elem_id="styles-off")
                     face, upscale_r, max_side, full_res, backend, upscaler = option_controls(engine)

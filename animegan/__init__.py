@@ -17,6 +17,7 @@ from .errors import (
     AnimeGANError,
     ImageTooLargeError,
     InvalidOptionError,
+    JobCancelledError,
     UnknownStyleError,
     UnsupportedImageError,
     UnsupportedVideoError,
@@ -34,6 +35,7 @@ from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
 from .upscale import DEFAULT_UPSCALER, UPSCALERS, UpscalerSpec
 from .video import VIDEO_SUFFIXES, VideoInfo, VideoOptions, VideoResult, convert_video, probe_video
+from .weights import install_help
 
 __version__ = "0.1.0"
 
@@ -56,6 +58,7 @@ __all__ = [
     "ImageTooLargeError",
     "InvalidOptionError",
     "ItemResult",
+    "JobCancelledError",
     "JobResult",
     "LiveSession",
     "LiveStats",
@@ -85,6 +88,7 @@ __all__ = [
     "encode",
     "expand_uploads",
     "get_settings",
+    "install_help",
     "probe_video",
     "run_batch",
     "style_previews",

@@ -47,3 +47,7 @@ class UnsupportedVideoError(AnimeGANError):
 
 class VideoTooLargeError(AnimeGANError):
     """The video exceeds the configured size, duration, frame-count or resolution limits."""
+
+
+class JobCancelledError(AnimeGANError):
+    """The request was cancelled (the client went away); raised from a progress callback to stop the work."""

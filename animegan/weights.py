@@ -194,3 +194,12 @@ class WeightStore:
             with self._lock:
                 self._verified[key] = cached
         return cached
+
+
+def install_help(settings: Settings) -> str:
+    """How to install the style weights on this machine (shown when none is available)."""
+    folders = ", ".join(str(p) for p in settings.weights_path)
+    return (f"No style weights are installed on this server. Put the weight files listed in {settings.manifest} into "
+            f"one of these folders (or a folder named anime/ inside one): {folders}; or add their folder to "
+            "ANIMEGAN_WEIGHTS_PATH. Then run `python -m animegan weights` to check them (ok / missing / corrupt) "
+            "and restart the app.")

@@ -36,12 +36,15 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_app(tmp: Path, *args: str, wait_for: str = "/", timeout: float = 240.0) -> Server:
-    """Start ``app.py`` with the shared weights and private caches; wait until ``wait_for`` answers."""
+def start_app(tmp: Path, *args: str, wait_for: str = "/", timeout: float = 240.0, env: dict[str, str] | None = None) -> Server:
+    """Start ``app.py`` with the shared weights and private caches; wait until ``wait_for`` answers.
+
+    ``env`` overrides variables of the server's environment (e.g. another weights folder or limits).
+    """
     port = free_port()
     env = {**os.environ, "ANIMEGAN_WEIGHTS_PATH": WEIGHTS_PATH, "ANIMEGAN_CACHE_DIR": str(tmp / "cache"),
            "ANIMEGAN_PREVIEW_DIR": str(PREVIEW_CACHE), "ANIMEGAN_DOWNLOAD_DIR": str(tmp / "dl"), "ANIMEGAN_THREADS": "2",
-           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp / "gradio"), "PYTHONUNBUFFERED": "1"}
+           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp / "gradio"), "PYTHONUNBUFFERED": "1", **(env or {})}
     env.pop("GRADIO_SERVER_NAME", None)
     log = tmp / f"app-{port}.log"
     proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--host", "127.0.0.1", "--port", str(port), *args],
