@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
                       help=f"process at most N px on the longer side, result resized back (default {settings.max_side})")
     size.add_argument("--full-res", action="store_true", help="process at full resolution, in tiles (slower)")
-    st.add_argument("--face", choices=FACE_MODES, default="off", help="face-aware stylization (default off)")
+    st.add_argument("--face", choices=FACE_MODES, default=StylizeOptions.face,
+                    help=f"face-aware stylization: auto = when faces are found (default {StylizeOptions.face})")
+    st.add_argument("--face-strength", type=float, default=StylizeOptions.face_strength, metavar="F",
+                    help="how much the face pass replaces the plain result inside faces (0-1, default 1)")
     st.add_argument("--upscale", type=int, choices=UPSCALES, default=1, help="upscale the result 2×/3×/4× (default 1)")
     st.add_argument("--match-brightness", action="store_true", help="match the output's brightness to the photo")
     st.add_argument("--strength", type=float, default=1.0, metavar="F", help="blend with the photo: 0 = photo, 1 = full style")
@@ -151,7 +154,7 @@ def plan_outputs(inputs: list[Path], output: Path, style: str, fmt: str | None) 
 def cmd_stylize(args: argparse.Namespace) -> int:
     options = StylizeOptions(
         style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
-        match_brightness=args.match_brightness, strength=args.strength,
+        match_brightness=args.match_brightness, strength=args.strength, face_strength=args.face_strength,
     )
     inputs = expand_inputs(args.inputs)
     if not inputs:

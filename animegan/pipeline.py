@@ -6,11 +6,13 @@ not need is left out of the plan rather than skipped inside.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -26,6 +28,11 @@ from .stylizer import Stylizer
 from .tiling import run_tiled
 from .weights import WeightStore
 
+if TYPE_CHECKING:
+    from .faces import FaceDetector
+
+log = logging.getLogger(__name__)
+
 FaceMode = Literal["auto", "on", "off"]
 FACE_MODES: tuple[FaceMode, ...] = ("auto", "on", "off")
 UPSCALES = (1, 2, 3, 4)
@@ -40,7 +47,9 @@ class StylizeOptions:
 
     style: str
     max_side: int | None = 1024
-    face: FaceMode = "off"
+    face: FaceMode = "auto"
+    face_strength: float = 1.0
+    """How much the face pass replaces the plain result inside each face (0-1)."""
     upscale: int = 1
     upscaler: str | None = None
     backend: BackendName = "auto"
@@ -59,6 +68,8 @@ class StylizeOptions:
             raise InvalidOptionError(f"backend={self.backend!r} must be one of {', '.join(BACKEND_NAMES)}")
         if not 0.0 <= self.strength <= 1.0:
             raise InvalidOptionError(f"strength={self.strength} must be between 0 and 1")
+        if not 0.0 <= self.face_strength <= 1.0:
+            raise InvalidOptionError(f"face_strength={self.face_strength} must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class Engine:
         self.settings = settings or get_settings()
         self.weights = WeightStore(self.settings)
         self._stylizers: dict[tuple[str, str], Stylizer] = {}
+        self._face_detector: FaceDetector | None = None
         self._lock = threading.Lock()
 
     # ---- styles -------------------------------------------------------------------------------
@@ -126,7 +138,7 @@ class Engine:
     def features(self) -> dict[str, Feature]:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
         return {
-            "faces": Feature(False, "face-aware stylization is not built yet"),
+            "faces": self._faces_feature(),
             "upscale": Feature(False, "upscaling is not built yet"),
         }
 
@@ -142,7 +154,12 @@ class Engine:
             raise InvalidOptionError(f"face mode 'on' is unavailable: {features['faces'].reason}")
         if options.upscale > 1 and not features["upscale"].available:
             raise InvalidOptionError(f"upscaling is unavailable: {features['upscale'].reason}")
-        return [("preparing", self._normalize), ("stylizing", self._stylize)]
+        steps: list[tuple[str, Step]] = [("preparing", self._normalize), ("stylizing", self._stylize)]
+        if options.face != "off" and features["faces"].available:
+            steps.append(("faces", self._faces))
+        elif options.face == "auto":
+            log.debug("face pass left out: %s", features["faces"].reason)
+        return steps
 
     def stylize(self, picture: Picture, options: StylizeOptions, progress: Progress = no_progress) -> Picture:
         """Run the plan on a decoded picture. The result's ``rgb`` is at processing size; encoding
@@ -167,6 +184,48 @@ class Engine:
         th, tw = fit_within(h, w, opts.max_side)
         rgb = resize(pic.rgb, th, tw)
         return replace(pic, rgb=rgb, photo=rgb)
+
+    # ---- faces (animegan.faces sits right of the pipeline: imported on first use) -----------------
+
+    def _faces_feature(self) -> Feature:
+        from .faces import DETECTOR_WEIGHTS
+
+        st = self.weights.status(DETECTOR_WEIGHTS)
+        if st.state != "ok":
+            return Feature(False, f"face detector unavailable: {st.message}")
+        for module in ("facexlib", "torchvision"):
+            if importlib.util.find_spec(module) is None:
+                return Feature(False, f"face detection needs the package {module!r}; pip install -r requirements.txt")
+        return Feature(True, f"RetinaFace MobileNet-0.25 ({st.path})")
+
+    def face_detector(self) -> FaceDetector:
+        """The cached face detector (verified weights, loaded once). Raises WeightsError."""
+        from .faces import DETECTOR_WEIGHTS, FaceDetector
+
+        with self._lock:
+            if self._face_detector is None:
+                self._face_detector = FaceDetector.load(self.weights.resolve(DETECTOR_WEIGHTS), self.settings.threads)
+            return self._face_detector
+
+    def _faces(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
+        from . import faces
+
+        photo = pic.photo if pic.photo is not None else pic.rgb
+        s = self.settings
+        found = faces.detect_faces(self.face_detector(), photo, s.face_threshold, s.face_min_size, s.face_max,
+                                   s.face_detect_side)
+        if not len(found):
+            return pic
+        spec = STYLES.get(opts.style)
+        face_spec = STYLES.get(spec.face_style or spec.id)
+        stylizer = self.stylizer(face_spec.id, opts.backend if face_spec.id == spec.id else "auto")
+
+        def stylize_face(crop: np.ndarray) -> np.ndarray:
+            return finish(stylizer(crop), crop, spec, opts)
+
+        plan = faces.face_plan(spec, face_spec)
+        rgb = faces.stylize_faces(pic.rgb, photo, found, stylize_face, plan, opts.face_strength, progress)
+        return replace(pic, rgb=rgb, faces=faces.to_source(found, photo.shape[:2], pic.size))
 
     def _stylize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
         stylizer = self.stylizer(opts.style, opts.backend)

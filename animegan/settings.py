@@ -43,6 +43,14 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _user_cache() / "results")
     """The app's on-disk result cache."""
     cache_mb: int = 512
+    face_threshold: float = 0.9
+    """Face detector confidence needed to treat a detection as a face (0-1)."""
+    face_min_size: int = 24
+    """Smallest face handled, in processing pixels (shorter side of its box); smaller ones keep the plain result."""
+    face_max: int = 16
+    """At most this many faces are stylized per picture (the largest); bounds the time on crowds."""
+    face_detect_side: int = 1024
+    """The detector sees the photo shrunk to this longer side (faces under ~16 px there are not found)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +74,10 @@ class Settings:
             tile_size=_int(env, "ANIMEGAN_TILE_SIZE", base.tile_size, minimum=64),
             cache_dir=Path(env["ANIMEGAN_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_CACHE_DIR") else base.cache_dir,
             cache_mb=_int(env, "ANIMEGAN_CACHE_MB", base.cache_mb, minimum=0),
+            face_threshold=_float(env, "ANIMEGAN_FACE_THRESHOLD", base.face_threshold, 0.0, 1.0),
+            face_min_size=_int(env, "ANIMEGAN_FACE_MIN_SIZE", base.face_min_size, minimum=1),
+            face_max=_int(env, "ANIMEGAN_FACE_MAX", base.face_max, minimum=0),
+            face_detect_side=_int(env, "ANIMEGAN_FACE_DETECT_SIDE", base.face_detect_side, minimum=64),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -83,6 +95,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise InvalidOptionError(f"{name}={raw!r} is not a whole number") from err
     if value < minimum:
         raise InvalidOptionError(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise InvalidOptionError(f"{name}={raw!r} is not a number") from err
+    if not minimum <= value <= maximum:
+        raise InvalidOptionError(f"{name}={value} must be between {minimum} and {maximum}")
     return value
 
 
