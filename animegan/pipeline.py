@@ -187,16 +187,22 @@ class Engine:
 
     # ---- faces (animegan.faces sits right of the pipeline: imported on first use) -----------------
 
-    def _faces_feature(self) -> Feature:
-        from .faces import DETECTOR_WEIGHTS
+    def _face_weights(self) -> tuple[Path | None, str]:
+        """The detector file to use (the ONNX copy first, else the .pth with facexlib), or None and why."""
+        from .faces import DETECTOR_WEIGHTS, DETECTOR_WEIGHTS_ONNX
 
-        st = self.weights.status(DETECTOR_WEIGHTS)
-        if st.state != "ok":
-            return Feature(False, f"face detector unavailable: {st.message}")
-        for module in ("facexlib", "torchvision"):
-            if importlib.util.find_spec(module) is None:
-                return Feature(False, f"face detection needs the package {module!r}; pip install -r requirements.txt")
-        return Feature(True, f"RetinaFace MobileNet-0.25 ({st.path})")
+        onnx, pth = self.weights.status(DETECTOR_WEIGHTS_ONNX), self.weights.status(DETECTOR_WEIGHTS)
+        if onnx.state == "ok":
+            return onnx.path, f"RetinaFace MobileNet-0.25 ({onnx.path})"
+        if pth.state != "ok":
+            return None, f"face detector unavailable: {onnx.message}; {pth.message}"
+        if importlib.util.find_spec("facexlib") is None:
+            return None, f"face detection with {pth.entry.file!r} needs facexlib; pip install -r requirements.txt"
+        return pth.path, f"RetinaFace MobileNet-0.25 (facexlib, {pth.path})"
+
+    def _faces_feature(self) -> Feature:
+        path, reason = self._face_weights()
+        return Feature(path is not None, reason)
 
     def face_detector(self) -> FaceDetector:
         """The cached face detector (verified weights, loaded once). Raises WeightsError."""
@@ -204,7 +210,10 @@ class Engine:
 
         with self._lock:
             if self._face_detector is None:
-                self._face_detector = FaceDetector.load(self.weights.resolve(DETECTOR_WEIGHTS), self.settings.threads)
+                path, _ = self._face_weights()
+                # no usable copy: resolve() raises the WeightsError naming the file and the fix
+                path = path or self.weights.resolve(DETECTOR_WEIGHTS)
+                self._face_detector = FaceDetector.load(path, self.settings.threads)
             return self._face_detector
 
     def _faces(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:

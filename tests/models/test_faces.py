@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from animegan import Engine, InvalidOptionError, StylizeOptions, decode, encode
-from animegan.faces import alignment, detect_faces, face_mask, face_plan, pasted_mask
+from animegan.faces import DETECTOR_WEIGHTS, FaceDetector, alignment, detect_faces, face_mask, face_plan, pasted_mask
 from animegan.resample import fit_within, resize
 from animegan.styles import STYLES
 
@@ -59,8 +59,9 @@ def test_face_counts_match_a_person(engine: Engine, photos: Path, name: str) -> 
     assert abs(len(found) - expected) <= (1 if expected > 2 else 0), (name, len(found), found.scores)
 
 
-def test_detector_never_downloads(tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """facexlib's downloader must never run: a fresh engine loads our verified file only."""
+def test_both_detector_copies_agree_and_facexlib_never_downloads(engine: Engine, photos: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine prefers the ONNX copy; the .pth runs in facexlib's network, whose downloader must never run."""
     import facexlib.detection
     import facexlib.utils.misc
 
@@ -69,11 +70,13 @@ def test_detector_never_downloads(tmp_path: Path, photos: Path, monkeypatch: pyt
 
     monkeypatch.setattr(facexlib.utils.misc, "load_file_from_url", refuse)
     monkeypatch.setattr(facexlib.detection, "load_file_from_url", refuse)
-    engine = Engine(make_settings(tmp_path))
-    s = engine.settings
-    found = detect_faces(engine.face_detector(), _photo(photos, "portrait_old_man_test2.jpg"), s.face_threshold,
-                         s.face_min_size, s.face_max, s.face_detect_side)
-    assert len(found) == 1
+    assert "onnxruntime" in engine.face_detector().name
+    torch_detector = FaceDetector.load(engine.weights.resolve(DETECTOR_WEIGHTS), engine.settings.threads)
+    assert "facexlib" in torch_detector.name
+    photo = _photo(photos, "group_dinner_6_faces.jpg")
+    a, b = engine.face_detector().detect(photo, 0.9), torch_detector.detect(photo, 0.9)
+    assert len(a) == len(b) == 6
+    assert np.abs(a.boxes - b.boxes).max() < 0.05 and np.abs(a.landmarks - b.landmarks).max() < 0.05
 
 
 def test_detector_is_shared_and_thread_safe(engine: Engine, photos: Path) -> None:

@@ -11,6 +11,7 @@ from animegan.faces import (
     FFHQ_LANDMARKS_512,
     Detections,
     FacePlan,
+    _nms,
     _priors,
     alignment,
     face_mask,
@@ -168,3 +169,11 @@ def test_face_options_are_checked() -> None:
         StylizeOptions(style="hayao", face_strength=1.5)
     with pytest.raises(InvalidOptionError, match="face="):
         StylizeOptions(style="hayao", face="maybe")  # type: ignore[arg-type]
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9]], np.float32)
+    scores = np.array([0.8, 0.95, 0.9, 0.7], np.float32)
+    assert _nms(boxes, scores, 0.4).tolist() == [1, 2]
+    assert _nms(boxes, scores, 1.0).tolist() == [1, 2, 0, 3]
+    assert _nms(boxes[:0], scores[:0], 0.4).tolist() == []
