@@ -59,13 +59,18 @@ def test_degenerate_landmarks_do_not_crash() -> None:
 
 
 def test_crop_for_picks_small_crops_for_small_faces() -> None:
-    plan = FacePlan(256, 512)
-    small_face = alignment(_landmarks(0.15, 0, (200, 150)), 512, plan.zoom)  # ~90 px across in the photo
-    big_face = alignment(_landmarks(1.2, 0, (600, 600)), 512, plan.zoom)
-    crop, m = plan.crop_for(small_face)
-    assert crop == 256 and np.allclose(m, small_face / 2)
-    assert plan.crop_for(big_face) == (512, big_face)
-    assert FacePlan(512, 512).crop_for(small_face)[0] == 512
+    plan = FacePlan()
+    # the crop covers 512 / zoom × scale image pixels
+    tiny = alignment(_landmarks(0.12, 0, (200, 150)), 512, plan.zoom)  # 72 px: a crowd face
+    small = alignment(_landmarks(0.4, 0, (200, 150)), 512, plan.zoom)  # 241 px
+    big = alignment(_landmarks(1.2, 0, (600, 600)), 512, plan.zoom)
+    assert plan.crop_for(tiny)[0] == 128
+    crop, m = plan.crop_for(small)
+    assert crop == 256 and np.allclose(m, small / 2)
+    crop, m = plan.crop_for(big)
+    assert crop == 512 and np.allclose(m, big)
+    fixed = FacePlan((512,), ())
+    assert fixed.crop_for(tiny)[0] == 512 and fixed.large == 512
 
 
 def test_face_mask_is_soft_and_zero_on_the_border() -> None:
