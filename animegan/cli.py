@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
                       help=f"process at most N px on the longer side, result resized back (default {settings.max_side})")
     size.add_argument("--full-res", action="store_true", help="process at full resolution, in tiles (slower)")
-    st.add_argument("--face", choices=FACE_MODES, default=StylizeOptions.face,
-                    help=f"face-aware stylization: auto = when faces are found (default {StylizeOptions.face})")
+    st.add_argument("--face", choices=FACE_MODES, default="auto",
+                    help="face-aware stylization: auto = when faces are found (default auto)")
     st.add_argument("--face-strength", type=float, default=StylizeOptions.face_strength, metavar="F",
                     help="how much the face pass replaces the plain result inside faces (0-1, default 1)")
     st.add_argument("--upscale", type=int, choices=UPSCALES, default=1, help="upscale the result 2×/3×/4× (default 1)")

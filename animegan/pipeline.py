@@ -47,7 +47,8 @@ class StylizeOptions:
 
     style: str
     max_side: int | None = 1024
-    face: FaceMode = "auto"
+    face: FaceMode = "off"
+    """Library default off: video/live frames and other callers opt in; the CLI and app default to auto."""
     face_strength: float = 1.0
     """How much the face pass replaces the plain result inside each face (0-1)."""
     upscale: int = 1

@@ -3,8 +3,9 @@
     ANIMEGAN_WEIGHTS_PATH=../shared/weights python bench/faces.py [--style shinkai] [--repeat 3] [--photos DIR]
 
 Prints one JSON document. Times are medians in seconds; ``ratio`` = auto / off. The crowd photo (~280
-faces, 139 found at 1024 px) must stay within ``--budget`` × the plain time thanks to the face cap and
+faces, ~100 found at 1024 px) must stay within ``--budget`` × the plain time thanks to the face cap and
 minimum size (``ANIMEGAN_FACE_MAX``, ``ANIMEGAN_FACE_MIN_SIZE``); the exit code is 1 if it does not.
+The default style (Shinkai, a fast background) is the worst case for the ratio; slow styles dilute it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--style", default="shinkai")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--budget", type=float, default=1.5, help="max auto/off time ratio allowed on the crowd photo")
+    ap.add_argument("--budget", type=float, default=2.0, help="max auto/off time ratio allowed on the crowd photo")
     ap.add_argument("--photos", type=Path, default=Path(os.environ.get("ANIMEGAN_TEST_PHOTOS", "../shared/photos")))
     args = ap.parse_args()
     engine = Engine()

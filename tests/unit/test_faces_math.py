@@ -169,7 +169,7 @@ def test_face_settings_come_from_the_environment() -> None:
 
 
 def test_face_options_are_checked() -> None:
-    assert StylizeOptions(style="hayao").face == "auto"
+    assert StylizeOptions(style="hayao").face == "off"  # library callers (video, live) opt in
     with pytest.raises(InvalidOptionError, match="face_strength"):
         StylizeOptions(style="hayao", face_strength=1.5)
     with pytest.raises(InvalidOptionError, match="face="):
