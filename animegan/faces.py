@@ -277,6 +277,22 @@ def match_colours(face: RGB, reference: RGB, weight: Mask, amount: float = 1.0) 
     return np.clip(cv2.cvtColor(out, cv2.COLOR_LAB2RGB), 0, 1).astype(np.float32)
 
 
+def match_boundary(face: RGB, reference: RGB, mask: Mask, sigma: float = 0.05) -> RGB:
+    """Remove low-frequency colour steps at the mask's soft edge (a cheap stand-in for Poisson blending).
+
+    The smoothed difference ``reference − face`` measured in the edge zone (where 0 < mask < 1) is
+    added to ``face`` with weight 1 − mask²: the edge takes the background's local colour, the centre
+    keeps its own, and the face's detail is kept everywhere. ``sigma`` is in crop sides.
+    """
+    edge = (4.0 * mask * (1.0 - mask)).astype(np.float32)
+    s = max(1.0, sigma * face.shape[0])
+    num = cv2.GaussianBlur((reference - face) * edge[..., None], (0, 0), s)
+    den = cv2.GaussianBlur(edge, (0, 0), s)[..., None]
+    correction = num / np.maximum(den, 1e-3)
+    weight = (1.0 - mask * mask)[..., None]
+    return np.clip(face + correction * weight, 0, 1).astype(np.float32)
+
+
 def paste(background: RGB, face: RGB, mask: Mask, matrix: Affine, strength: float = 1.0) -> RGB:
     """Warp an aligned ``face`` crop (and its soft ``mask``) back through ``matrix``'s inverse and
     alpha-blend it into ``background`` (H×W×3, changed in place and returned). Only the face's
@@ -370,8 +386,10 @@ def stylize_faces(background: RGB, photo: RGB, found: Detections, stylize: Calla
         crop, matrix = plan.crop_for(alignment(lm, plan.large, plan.zoom))
         mask = masks.setdefault(crop, face_mask(crop))
         face = stylize(warp_crop(photo, matrix, crop))
+        under = warp_crop(out, matrix, crop)
         if plan.colour_match > 0:
-            face = match_colours(face, warp_crop(out, matrix, crop), mask, plan.colour_match)
+            face = match_colours(face, under, mask, plan.colour_match)
+        face = match_boundary(face, under, mask)
         paste(out, face, mask, matrix, strength)
     return out
 

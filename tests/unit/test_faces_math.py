@@ -15,6 +15,7 @@ from animegan.faces import (
     _priors,
     alignment,
     face_mask,
+    match_boundary,
     match_colours,
     paste,
     pasted_mask,
@@ -182,3 +183,13 @@ def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
     assert _nms(boxes, scores, 0.4).tolist() == [1, 2]
     assert _nms(boxes, scores, 1.0).tolist() == [1, 2, 0, 3]
     assert _nms(boxes[:0], scores[:0], 0.4).tolist() == []
+
+
+def test_match_boundary_removes_a_colour_step_at_the_edge_only() -> None:
+    mask = face_mask(128)
+    face = np.full((128, 128, 3), 0.7, np.float32)
+    background = np.full((128, 128, 3), 0.4, np.float32)
+    out = match_boundary(face, background, mask)
+    edge = (mask > 0.2) & (mask < 0.8)
+    assert np.abs(out[edge] - 0.4).mean() < np.abs(face[edge] - 0.4).mean() / 2  # the step is mostly gone
+    assert np.abs(out[mask > 0.999] - 0.7).max() < 1e-3  # the face centre keeps its own colour
