@@ -13,7 +13,6 @@ loader, which may download, is never called). Torch and facexlib are imported on
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -377,14 +376,17 @@ def stylize_faces(background: RGB, photo: RGB, found: Detections, stylize: Calla
     """Every face of ``found`` (processing pixels) aligned from ``photo``, run through ``stylize``
     (crop² RGB → crop² RGB, including the style's post-processing), colour-matched to the same
     crop of ``background`` and pasted into a copy of ``background`` with a feathered mask.
-    ``strength`` in [0, 1] blends the face result over the background's own stylization."""
+    ``strength`` in [0, 1] blends the face result over the background's own stylization. Faces are
+    pasted one after another, so where two overlap the later one's colours are matched to the earlier."""
     out = background.copy()
     masks: dict[int, Mask] = {}
     for i, lm in enumerate(found.landmarks):
         if progress:
             progress(i / len(found), f"face {i + 1}/{len(found)}")
         crop, matrix = plan.crop_for(alignment(lm, plan.large, plan.zoom))
-        mask = masks.setdefault(crop, face_mask(crop))
+        mask = masks.get(crop)
+        if mask is None:
+            mask = masks[crop] = face_mask(crop)
         face = stylize(warp_crop(photo, matrix, crop))
         under = warp_crop(out, matrix, crop)
         if plan.colour_match > 0:
@@ -392,17 +394,3 @@ def stylize_faces(background: RGB, photo: RGB, found: Detections, stylize: Calla
         face = match_boundary(face, under, mask)
         paste(out, face, mask, matrix, strength)
     return out
-
-
-class DetectorCache:
-    """Builds the detector once (under a lock) and hands out the same instance to every thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._detector: FaceDetector | None = None
-
-    def get(self, path: Callable[[], Path], threads: int) -> FaceDetector:
-        with self._lock:
-            if self._detector is None:
-                self._detector = FaceDetector.load(path(), threads)
-            return self._detector
