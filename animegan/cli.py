@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
                       help=f"process at most N px on the longer side, result resized back (default {settings.max_side})")
     size.add_argument("--full-res", action="store_true", help="process at full resolution, in tiles (slower)")
-    st.add_argument("--face", choices=FACE_MODES, default="off", help="face-aware stylization (default off)")
+    st.add_argument("--face", choices=FACE_MODES, default="auto",
+                    help="face-aware stylization: auto = when faces are found (default auto)")
+    st.add_argument("--face-strength", type=float, default=StylizeOptions.face_strength, metavar="F",
+                    help="how much the face pass replaces the plain result inside faces (0-1, default 1)")
     st.add_argument("--upscale", type=int, choices=UPSCALES, default=1, help="upscale the result 2×/3×/4× (default 1)")
     st.add_argument("--upscaler", choices=UPSCALERS.ids(), metavar="ID",
                     help=f"upscaler model for --upscale: {', '.join(UPSCALERS.ids())} (default {DEFAULT_UPSCALER})")
@@ -193,6 +196,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     options = StylizeOptions(
         style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
         upscaler=args.upscaler, match_brightness=args.match_brightness, strength=args.strength,
+        face_strength=args.face_strength,
     )
     inputs = expand_inputs(args.inputs)
     if not inputs:

@@ -6,11 +6,13 @@ not need is left out of the plan rather than skipped inside.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -27,6 +29,11 @@ from .tiling import run_tiled
 from .upscale import UPSCALERS, UpscalerCache, upscale_picture
 from .weights import WeightStore
 
+if TYPE_CHECKING:
+    from .faces import FaceDetector
+
+log = logging.getLogger(__name__)
+
 FaceMode = Literal["auto", "on", "off"]
 FACE_MODES: tuple[FaceMode, ...] = ("auto", "on", "off")
 UPSCALES = (1, 2, 3, 4)
@@ -42,6 +49,9 @@ class StylizeOptions:
     style: str
     max_side: int | None = 1024
     face: FaceMode = "off"
+    """Library default off: video/live frames and other callers opt in; the CLI and app default to auto."""
+    face_strength: float = 1.0
+    """How much the face pass replaces the plain result inside each face (0-1)."""
     upscale: int = 1
     upscaler: str | None = None
     backend: BackendName = "auto"
@@ -62,6 +72,8 @@ class StylizeOptions:
             raise InvalidOptionError(f"backend={self.backend!r} must be one of {', '.join(BACKEND_NAMES)}")
         if not 0.0 <= self.strength <= 1.0:
             raise InvalidOptionError(f"strength={self.strength} must be between 0 and 1")
+        if not 0.0 <= self.face_strength <= 1.0:
+            raise InvalidOptionError(f"face_strength={self.face_strength} must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ class Engine:
         self.weights = WeightStore(self.settings)
         self._stylizers: dict[tuple[str, str], Stylizer] = {}
         self.upscalers = UpscalerCache(self.weights, self.settings)
+        self._face_detector: FaceDetector | None = None
         self._lock = threading.Lock()
 
     # ---- styles -------------------------------------------------------------------------------
@@ -130,7 +143,7 @@ class Engine:
     def features(self) -> dict[str, Feature]:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
         return {
-            "faces": Feature(False, "face-aware stylization is not built yet"),
+            "faces": self._faces_feature(),
             "upscale": Feature(*self.upscalers.availability()),
         }
 
@@ -147,6 +160,10 @@ class Engine:
         if options.upscale > 1 and not features["upscale"].available:
             raise InvalidOptionError(f"upscaling is unavailable: {features['upscale'].reason}")
         steps: list[tuple[str, Step]] = [("preparing", self._normalize), ("stylizing", self._stylize)]
+        if options.face != "off" and features["faces"].available:
+            steps.append(("faces", self._faces))
+        elif options.face == "auto":
+            log.debug("face pass left out: %s", features["faces"].reason)
         if options.upscale > 1:
             upscaler = self.upscalers.status(options.upscaler)
             if not upscaler.available:
@@ -177,6 +194,57 @@ class Engine:
         th, tw = fit_within(h, w, opts.max_side)
         rgb = resize(pic.rgb, th, tw)
         return replace(pic, rgb=rgb, photo=rgb)
+
+    # ---- faces (animegan.faces sits right of the pipeline: imported on first use) -----------------
+
+    def _face_weights(self) -> tuple[Path | None, str]:
+        """The detector file to use (the ONNX copy first, else the .pth with facexlib), or None and why."""
+        from .faces import DETECTOR_WEIGHTS, DETECTOR_WEIGHTS_ONNX
+
+        onnx, pth = self.weights.status(DETECTOR_WEIGHTS_ONNX), self.weights.status(DETECTOR_WEIGHTS)
+        if onnx.state == "ok":
+            return onnx.path, f"RetinaFace MobileNet-0.25 ({onnx.path})"
+        if pth.state != "ok":
+            return None, f"face detector unavailable: {onnx.message}; {pth.message}"
+        if importlib.util.find_spec("facexlib") is None:
+            return None, f"face detection with {pth.entry.file!r} needs facexlib; pip install -r requirements.txt"
+        return pth.path, f"RetinaFace MobileNet-0.25 (facexlib, {pth.path})"
+
+    def _faces_feature(self) -> Feature:
+        path, reason = self._face_weights()
+        return Feature(path is not None, reason)
+
+    def face_detector(self) -> FaceDetector:
+        """The cached face detector (verified weights, loaded once). Raises WeightsError."""
+        from .faces import DETECTOR_WEIGHTS, FaceDetector
+
+        with self._lock:
+            if self._face_detector is None:
+                path, _ = self._face_weights()
+                # no usable copy: resolve() raises the WeightsError naming the file and the fix
+                path = path or self.weights.resolve(DETECTOR_WEIGHTS)
+                self._face_detector = FaceDetector.load(path, self.settings.threads)
+            return self._face_detector
+
+    def _faces(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
+        from . import faces
+
+        photo = pic.photo if pic.photo is not None else pic.rgb
+        s = self.settings
+        found = faces.detect_faces(self.face_detector(), photo, s.face_threshold, s.face_min_size, s.face_max,
+                                   s.face_detect_side)
+        if not len(found):
+            return pic
+        spec = STYLES.get(opts.style)
+        face_spec = STYLES.get(spec.face_style or spec.id)
+        stylizer = self.stylizer(face_spec.id, opts.backend if face_spec.id == spec.id else "auto")
+
+        def stylize_face(crop: np.ndarray) -> np.ndarray:
+            return finish(stylizer(crop), crop, spec, opts)
+
+        plan = faces.face_plan(spec, face_spec)
+        rgb = faces.stylize_faces(pic.rgb, photo, found, stylize_face, plan, opts.face_strength, progress)
+        return replace(pic, rgb=rgb, faces=faces.to_source(found, photo.shape[:2], pic.size))
 
     def _stylize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
         stylizer = self.stylizer(opts.style, opts.backend)

@@ -62,6 +62,14 @@ class Settings:
     """Largest video file accepted, in megabytes."""
     live_side: int = 256
     """Processing size (longer side) of live webcam frames."""
+    face_threshold: float = 0.9
+    """Face detector confidence needed to treat a detection as a face (0-1)."""
+    face_min_size: int = 24
+    """Smallest face handled, in processing pixels (shorter side of its box); smaller ones keep the plain result."""
+    face_max: int = 16
+    """At most this many faces are stylized per picture (the largest); bounds the time on crowds."""
+    face_detect_side: int = 1024
+    """The detector sees the photo shrunk to this longer side (faces under ~16 px there are not found)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +102,10 @@ class Settings:
             video_max_pixels=_int(env, "ANIMEGAN_VIDEO_MAX_PIXELS", base.video_max_pixels, minimum=1),
             video_max_mb=_int(env, "ANIMEGAN_VIDEO_MAX_MB", base.video_max_mb, minimum=1),
             live_side=_int(env, "ANIMEGAN_LIVE_SIDE", base.live_side, minimum=64),
+            face_threshold=_float(env, "ANIMEGAN_FACE_THRESHOLD", base.face_threshold, 0.0, 1.0),
+            face_min_size=_int(env, "ANIMEGAN_FACE_MIN_SIZE", base.face_min_size, minimum=1),
+            face_max=_int(env, "ANIMEGAN_FACE_MAX", base.face_max, minimum=0),
+            face_detect_side=_int(env, "ANIMEGAN_FACE_DETECT_SIDE", base.face_detect_side, minimum=64),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -111,6 +123,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise InvalidOptionError(f"{name}={raw!r} is not a whole number") from err
     if value < minimum:
         raise InvalidOptionError(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise InvalidOptionError(f"{name}={raw!r} is not a number") from err
+    if not minimum <= value <= maximum:
+        raise InvalidOptionError(f"{name}={value} must be between {minimum} and {maximum}")
     return value
 
 

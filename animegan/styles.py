@@ -108,7 +108,7 @@ STYLES.add(StyleSpec(
 STYLES.add(StyleSpec(
     id="paprika", label="Paprika", family="AnimeGAN v1",
     description="Satoshi Kon's Paprika: saturated, warm, high-contrast colours (AnimeGAN v1).",
-    weights="animeganv1_paprika.onnx", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_paprika.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
 ))
 STYLES.add(StyleSpec(
     id="cute", label="Portrait (Cute)", family="AnimeGANv3 tiny",
@@ -125,33 +125,33 @@ STYLES.add(StyleSpec(
 STYLES.add(StyleSpec(
     id="cartoon", label="Cartoon (White-box)", family="White-box Cartoonization",
     description="Not anime: flat-shaded Western cartoon look with clean regions (White-box Cartoonization).",
-    weights="whitebox_cartoonization.onnx", input_name="input_photo:0", output_name="final_output:0",
+    weights="whitebox_cartoonization.onnx", input_name="input_photo:0", output_name="final_output:0", face_style="cute",
 ))
 STYLES.add(StyleSpec(
     id="hayao_v3", label="Hayao v3", family="AnimeGANv3",
     description="AnimeGANv3 Hayao: stronger Ghibli colours; runs at a fixed 512×512 and is resized back.",
     weights="animeganv3_hayao36_512x512.onnx", size=SizeRule(fixed=(512, 512)),
-    input_name="AnimeGANv3_input", output_name="generator_1/main/out_layer",
+    input_name="AnimeGANv3_input", output_name="generator_1/main/out_layer", face_style="cute",
 ))
 STYLES.add(StyleSpec(
     id="hayao_v1", label="Hayao v1", family="AnimeGAN v1",
     description="The original AnimeGAN Hayao model: painterly with a greenish cast (AnimeGAN v1).",
-    weights="animeganv1_hayao.onnx", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_hayao.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
 ))
 STYLES.add(StyleSpec(
     id="shinkai_v1", label="Shinkai v1", family="AnimeGAN v1",
     description="The original AnimeGAN Shinkai model: darker and flatter (AnimeGAN v1).",
-    weights="animeganv1_shinkai.onnx", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_shinkai.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
 ))
 STYLES.add(StyleSpec(
     id="charge", label="Charge", family="AnimeGAN v1",
     description="Pale blue-and-white comic look (AnimeGAN v1 community model).",
-    weights="animeganv1_charge.onnx", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_charge.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
 ))
 STYLES.add(StyleSpec(
     id="iblard", label="Iblard", family="AnimeGAN v1",
     description="Purple painterly fantasy look; visible artefacts, the weakest model (AnimeGAN v1 community model).",
-    weights="animeganv1_iblard.onnx", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_iblard.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
 ))
 STYLES.add(StyleSpec(
     id="ink", label="Ink sketch", family="AnimeGAN v1",
