@@ -283,7 +283,8 @@ def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.C
         backend = gr.Dropdown(list(BACKEND_NAMES), value="auto", label="Inference backend",
                               **control_state(backends or Feature(True), "auto picks the right runtime for each model"))
         models = [u for u in engine.upscalers.statuses() if u.available]
-        upscaler = gr.Dropdown([(f"{u.spec.label} ({u.spec.cost})", u.spec.id) for u in models], value=DEFAULT_UPSCALER,
+        default = DEFAULT_UPSCALER if any(u.spec.id == DEFAULT_UPSCALER for u in models) else None
+        upscaler = gr.Dropdown([(f"{u.spec.label} ({u.spec.cost})", u.spec.id) for u in models], value=default,
                                label="Upscaler model", **control_state(upscale, "used when Upscale is above 1×"))
     return face, upscale_r, max_side, full_res, backend, upscaler
 

@@ -105,7 +105,8 @@ def test_concurrent_clients_get_their_own_results_or_a_busy_message(app_server: 
     def user(i: int) -> Outcome:
         barrier.wait(timeout=60)
         start = time.monotonic()
-        job = clients[i].submit(handle_file(str(inputs[i])), STYLES[i % len(STYLES)], api_name="/stylize", max_side=MAX_SIDE)
+        job = clients[i].submit(handle_file(str(inputs[i])), STYLES[i % len(STYLES)], api_name="/stylize", max_side=MAX_SIDE,
+                             face="off")
         try:
             _, download, _ = job.result(timeout=REQUEST_TIMEOUT)
         except QueueError as err:
@@ -160,5 +161,6 @@ def test_concurrent_clients_get_their_own_results_or_a_busy_message(app_server: 
     if busy:
         retry = busy[0].index
         _, download, status = clients[retry].predict(handle_file(str(inputs[retry])), STYLES[retry % len(STYLES)],
-                                                      api_name="/stylize", max_side=MAX_SIDE)
+                                                      api_name="/stylize", max_side=MAX_SIDE,
+                             face="off")
         assert status.startswith("✓") and Image.open(download).size == Image.open(inputs[retry]).size
