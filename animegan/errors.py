@@ -39,3 +39,7 @@ class ImageTooLargeError(AnimeGANError):
 
 class InvalidOptionError(AnimeGANError, ValueError):
     """A request option is out of range or not one of the allowed values."""
+
+
+class BackendUnavailableError(AnimeGANError):
+    """The inference backend asked for cannot run this style here (missing package, failed export...)."""

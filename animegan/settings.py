@@ -43,6 +43,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _user_cache() / "results")
     """The app's on-disk result cache."""
     cache_mb: int = 512
+    model_cache_dir: Path = field(default_factory=lambda: _user_cache() / "models")
+    """Derived models (ONNX exports, INT8 quantizations) built from verified weights, keyed by their SHA-256."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +68,8 @@ class Settings:
             tile_size=_int(env, "ANIMEGAN_TILE_SIZE", base.tile_size, minimum=64),
             cache_dir=Path(env["ANIMEGAN_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_CACHE_DIR") else base.cache_dir,
             cache_mb=_int(env, "ANIMEGAN_CACHE_MB", base.cache_mb, minimum=0),
+            model_cache_dir=(Path(env["ANIMEGAN_MODEL_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_MODEL_CACHE_DIR")
+                             else base.model_cache_dir),
         )
 
     def with_(self, **changes: object) -> Settings:
