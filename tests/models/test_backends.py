@@ -41,7 +41,7 @@ def test_a_backend_that_cannot_run_a_style_is_a_clear_error(engine: Engine) -> N
 
 
 def test_derived_models_come_from_verified_weights_and_are_cached(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, ANIMEGAN_MODEL_CACHE_DIR=str(tmp_path / "models"))
     engine = Engine(settings)
     engine.stylizer("hayao", "onnx")
     (model,) = settings.model_cache_dir.glob("*-onnx-r*.onnx")
