@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .backends import Backend, GlobalNormBackend, merge_stats
+from .backends import Backend, GlobalNormBackend
 from .progress import Progress, no_progress
 from .resample import fit_within, resize
 from .styles import StyleSpec
-from .tiling import run_tiled, tile_starts
+from .tiling import run_tiled
 
 RGB = npt.NDArray[np.float32]
-REFINE_TILES = 4
-"""Full-resolution tiles whose measured GroupNorm statistics refine the downscaled pass's."""
+STATS_TILES = 2
+"""The whole-image statistics pass runs at up to this many tiles on the longer side."""
 
 
 def pad_amounts(size: int, target: int) -> tuple[int, int]:
@@ -55,31 +55,16 @@ class Stylizer:
 
         Tiles get ``spec.tile_margin`` px of context that is cropped away (the generator's receptive
         field), then are feather-blended over ``tile // 8`` px. A GroupNorm generator normalizes every
-        tile with whole-image statistics: measured on the image downscaled to ``tile`` px, then refined
-        at full resolution on :data:`REFINE_TILES` tiles spread over the image (statistics change with
-        scale, so the downscaled ones alone leave a visible tone shift).
+        tile with whole-image statistics measured on the image downscaled to :data:`STATS_TILES` × ``tile``
+        px on its longer side (exact for images up to that size; statistics drift with scale, so a
+        bigger downscale costs accuracy — see docs/speed.md).
         """
         h, w = rgb.shape[:2]
         if max(h, w) <= tile or self.spec.size.fixed:
             return self(rgb)
-        stats = self.norm_stats(resize(rgb, *fit_within(h, w, tile)))
-        if stats is not None:
-            stats = self._refine(rgb, stats, tile)
+        stats = self.norm_stats(resize(rgb, *fit_within(h, w, STATS_TILES * tile)) if max(h, w) > STATS_TILES * tile else rgb)
         return run_tiled(lambda t: self(t, stats), rgb, tile, overlap=tile // 8, progress=progress,
                          margin=self.spec.tile_margin)
-
-    def _refine(self, rgb: RGB, stats: npt.NDArray[np.float32], tile: int) -> npt.NDArray[np.float32]:
-        """Pool the statistics that full-resolution tiles measure when run with ``stats`` upstream."""
-        assert isinstance(self.backend, GlobalNormBackend)
-        h, w = rgb.shape[:2]
-        spots = [(y, x) for y in tile_starts(h, tile, 0) for x in tile_starts(w, tile, 0)]
-        picks = [spots[round(i * (len(spots) - 1) / max(1, REFINE_TILES - 1))] for i in range(min(REFINE_TILES, len(spots)))]
-        parts, sizes = [], []
-        for y, x in dict.fromkeys(picks):
-            crop = rgb[y:y + tile, x:x + tile]
-            parts.append(self.backend.run_with_stats(self._prepare(crop)[0], stats)[1])
-            sizes.append(float(crop.shape[0] * crop.shape[1]))
-        return merge_stats(parts, sizes)
 
     def _prepare(self, rgb: RGB) -> tuple[npt.NDArray[np.float32], tuple[slice, slice]]:
         h, w = rgb.shape[:2]

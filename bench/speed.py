@@ -152,7 +152,7 @@ def main() -> int:
     rows = []
     for style in args.styles.split(","):
         for size in args.sizes.split(","):
-            if size == "4k" and style not in (BASELINE_STYLE, "shinkai"):
+            if size == "4k" and style != BASELINE_STYLE:
                 continue
             runs = 1 if size == "4k" else max(3, args.runs if size != "1024" else min(args.runs, 3))
             cmd = [sys.executable, __file__, "--backend", args.backend, "--one", style, size, str(runs)]

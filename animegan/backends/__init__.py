@@ -57,15 +57,6 @@ class GlobalNormBackend(Protocol):
         ...
 
 
-def merge_stats(parts: list[FloatArray], weights: list[float]) -> FloatArray:
-    """Pool L×2 (mean, variance) statistics measured on parts of an image, weighted by their pixel counts."""
-    w = np.asarray(weights, np.float64)[:, None]
-    stacked = np.stack(parts).astype(np.float64)
-    mean = (stacked[:, :, 0] * w).sum(0) / w.sum()
-    square = ((stacked[:, :, 1] + stacked[:, :, 0] ** 2) * w).sum(0) / w.sum()
-    return np.stack([mean, np.maximum(square - mean**2, 0.0)], axis=1).astype(np.float32)
-
-
 def open_backend(
     path: Path,
     fmt: str,
