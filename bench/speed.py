@@ -33,6 +33,8 @@ from animegan import Engine, get_settings  # noqa: E402
 from animegan.resample import resize  # noqa: E402
 
 PHOTOS = Path(os.environ.get("ANIMEGAN_TEST_PHOTOS") or REPO.parent / "shared" / "photos")
+if not PHOTOS.is_dir():
+    sys.exit(f"photos not found at {PHOTOS}; set ANIMEGAN_TEST_PHOTOS")
 PHOTO = "city_tokyo_street.jpg"
 PHOTO_4K = "large_snow_station_3840x2160.jpg"
 SIZES = (256, 512, 1024)

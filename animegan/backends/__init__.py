@@ -26,6 +26,8 @@ FloatArray = npt.NDArray[np.float32]
 BackendName = Literal["auto", "torch", "onnx", "onnx-int8"]
 BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8")
 """``auto``: the fastest backend that passes the quality guard; the others force one."""
+EXPORTABLE = frozenset({"animeganv2"})
+"""PyTorch architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
 
 
 class Backend(Protocol):
@@ -80,8 +82,6 @@ def open_backend(
 def candidates(entry: WeightEntry) -> list[BackendName]:
     """Backends that can run this weight file, fastest first (as measured in ``bench/speed.py``)."""
     if entry.format == "torch":
-        from .torch_backend import EXPORTABLE
-
         return ["onnx-int8", "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
     if entry.format == "onnx":
         return ["onnx-int8", "onnx"]

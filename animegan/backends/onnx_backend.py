@@ -75,9 +75,8 @@ class OnnxGlobalNormBackend(OnnxBackend):
         return np.asarray(y, np.float32), np.asarray(stats, np.float32)
 
     def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
-        from ..archs.animeganv2 import NORM_LAYERS
-
-        return self._run_stats(x_nhwc, np.zeros((NORM_LAYERS, 2), np.float32), 0.0)[1]
+        layers, pair = self._stats_graph().get_inputs()[1].shape  # (norm layers, 2): fixed at export
+        return self._run_stats(x_nhwc, np.zeros((layers, pair), np.float32), 0.0)[1]
 
     def run_with_stats(self, x_nhwc: FloatArray, stats: FloatArray) -> tuple[FloatArray, FloatArray]:
         return self._run_stats(x_nhwc, stats, 1.0)

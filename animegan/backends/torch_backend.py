@@ -14,8 +14,6 @@ from ..errors import WeightsError
 from . import FloatArray
 
 ARCHS: dict[str, type[nn.Module]] = {"animeganv2": Generator}
-EXPORTABLE = frozenset({"animeganv2"})
-"""Architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
 
 _threads_lock = threading.Lock()
 
