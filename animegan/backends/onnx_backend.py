@@ -22,6 +22,8 @@ def session_options(threads: int) -> ort.SessionOptions:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # spinning threads only burn the other processes' cores between ops on a small machine
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # no arena: large activations go back to the OS after each run (peak RSS at 1024², INT8: 3.2 → 1.7 GB)
+    opts.enable_cpu_mem_arena = False
     opts.log_severity_level = 3
     return opts
 
