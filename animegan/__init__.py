@@ -10,8 +10,10 @@ Importing this package does no I/O and does not import torch; models load on fir
 
 from __future__ import annotations
 
+from .backends import BACKEND_NAMES
 from .errors import (
     AnimeGANError,
+    BackendUnavailableError,
     ImageTooLargeError,
     InvalidOptionError,
     UnknownStyleError,
@@ -28,11 +30,13 @@ from .styles import STYLES, SizeRule, StyleSpec
 __version__ = "0.1.0"
 
 __all__ = [
+    "BACKEND_NAMES",
     "FACE_MODES",
     "STYLES",
     "SUPPORTED_FORMATS",
     "UPSCALES",
     "AnimeGANError",
+    "BackendUnavailableError",
     "Engine",
     "Feature",
     "ImageTooLargeError",
