@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +80,23 @@ def test_export_cli_writes_a_dynamic_onnx_model_matching_pytorch(
         assert np.abs(y - torch_backend.run(x)).max() < 2e-3
 
 
+@pytest.fixture(scope="module")
+def int8_engine(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """An engine with its own model cache, so INT8 builds never change what ``auto`` picks in other tests
+    (the session's fp32 exports are copied in: they are re-verified against their records on use)."""
+    cache = tmp_path_factory.mktemp("int8") / "models"
+    cache.mkdir()
+    for f in settings.model_cache_dir.glob("*-onnx*-r*.*") if settings.model_cache_dir.is_dir() else []:
+        if "int8" not in f.name and f.suffix in (".onnx", ".json"):
+            shutil.copy2(f, cache / f.name)
+    return Engine(settings.with_(model_cache_dir=cache))
+
+
 @pytest.mark.parametrize("style", ["hayao"])
-def test_int8_quality_guard_on_every_photo(style: str, engine: Engine, photos: Path, artifacts: Path) -> None:
+def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, photos: Path, artifacts: Path) -> None:
     """The INT8 model is built (forced once) with its build-time guard; on every shared photo it must
     stay within PSNR/SSIM of fp32 — or else fail the guard, and then auto must never choose it."""
+    engine = int8_engine
     int8 = engine.stylizer(style, "onnx-int8")
     fp32 = engine.stylizer(style, "onnx")
     rows = []
