@@ -15,6 +15,7 @@ from .batch import BatchInput, BatchResult, ItemResult, expand_uploads, run_batc
 from .cache import ResultCache, Scratch
 from .errors import (
     AnimeGANError,
+    BackendUnavailableError,
     ImageTooLargeError,
     InvalidOptionError,
     JobCancelledError,
@@ -51,6 +52,7 @@ __all__ = [
     "UPSCALES",
     "VIDEO_SUFFIXES",
     "AnimeGANError",
+    "BackendUnavailableError",
     "BatchInput",
     "BatchResult",
     "Engine",

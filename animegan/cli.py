@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m animegan {styles,upscalers,weights,stylize,video}``.
+"""Command-line interface: ``python -m animegan {styles,upscalers,weights,stylize,video,export}``.
 
 Exit codes: 0 success; 1 some inputs failed; 2 bad usage or unknown style; 3 the style's weights
 are missing or corrupt; 4 no input files found.
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .backends import BACKEND_NAMES
 from .errors import AnimeGANError, UnknownStyleError, WeightsError
 from .imageio import encode, format_for
 from .naming import safe_stem, unique_name
@@ -68,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--format", choices=("png", "jpg", "webp"), help="output format for directory outputs (default png)")
     st.add_argument("--json", action="store_true", help="print one JSON document with a result object per input")
     add_video_parser(sub, settings.video_max_side)
+    st.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                    help="inference backend (default auto: the fastest that passes the quality guard)")
+
+    ex = sub.add_parser("export", help="write a style's generator as an ONNX model (dynamic height and width)")
+    ex.add_argument("-s", "--style", required=True, metavar="ID", help=f"style id: {', '.join(STYLES.ids())}")
+    ex.add_argument("--format", choices=("onnx",), default="onnx", help="model format (default onnx)")
+    ex.add_argument("--int8", action="store_true", help="static INT8 quantization (checked against fp32)")
+    ex.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
     return p
 
 
@@ -99,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_weights(args)
         if args.command == "video":
             return cmd_video(args)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_stylize(args)
     except UnknownStyleError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -167,6 +178,14 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_style
+
+    backend = export_style(Engine(), args.style, args.output, int8=args.int8)
+    print(f"{args.style} → {args.output} ({backend.name}, input {backend.input_name!r} NHWC, dynamic height × width)")
+    return EXIT_OK
+
+
 def expand_inputs(patterns: Sequence[str]) -> list[Path]:
     """Files named, images inside folders named (sorted), and glob matches; duplicates removed."""
     found: dict[Path, None] = {}
@@ -196,7 +215,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     options = StylizeOptions(
         style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
         upscaler=args.upscaler, match_brightness=args.match_brightness, strength=args.strength,
-        face_strength=args.face_strength,
+        face_strength=args.face_strength, backend=args.backend,
     )
     inputs = expand_inputs(args.inputs)
     if not inputs:

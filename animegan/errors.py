@@ -51,3 +51,5 @@ class VideoTooLargeError(AnimeGANError):
 
 class JobCancelledError(AnimeGANError):
     """The request was cancelled (the client went away); raised from a progress callback to stop the work."""
+class BackendUnavailableError(AnimeGANError):
+    """The inference backend asked for cannot run this style here (missing package, failed export...)."""

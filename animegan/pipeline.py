@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import grades
-from .backends import BACKEND_NAMES, BackendName, open_backend
-from .errors import InvalidOptionError, WeightsError
+from .backends import BACKEND_NAMES, BackendName, open_style_backend
+from .errors import InvalidOptionError
 from .imageio import Picture, Source, decode
 from .progress import Progress, no_progress, scaled
 from .resample import fit_within, resize
 from .settings import Settings, get_settings
 from .styles import STYLES, StyleSpec
 from .stylizer import Stylizer
-from .tiling import run_tiled
 from .upscale import UPSCALERS, UpscalerCache, upscale_picture
 from .weights import WeightStore
 
@@ -135,10 +134,8 @@ class Engine:
     def _load(self, spec: StyleSpec, backend: BackendName) -> Stylizer:
         path = self.weights.resolve(spec.weights)
         entry = self.weights.entry(spec.weights)
-        if backend not in ("auto", entry.format):
-            raise WeightsError(f"style {spec.id!r} has no {backend!r} backend; it runs on {entry.format!r}")
-        return Stylizer(spec, open_backend(path, entry.format, entry.arch, self.settings.threads,
-                                           spec.input_name, spec.output_name))
+        return Stylizer(spec, open_style_backend(backend, path, entry, self.settings, spec.value_range,
+                                                 spec.input_name, spec.output_name))
 
     def features(self) -> dict[str, Feature]:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
@@ -249,11 +246,8 @@ class Engine:
     def _stylize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
         stylizer = self.stylizer(opts.style, opts.backend)
         photo = pic.photo if pic.photo is not None else pic.rgb
-        tile = self.settings.tile_size
-        if opts.max_side is None and max(photo.shape[:2]) > tile and not stylizer.spec.size.fixed:
-            out = run_tiled(stylizer, photo, tile, overlap=tile // 4, progress=progress)
-        else:
-            out = stylizer(photo)
+        full_res = opts.max_side is None
+        out = stylizer.full_resolution(photo, self.settings.tile_size, progress) if full_res else stylizer(photo)
         out = finish(out, photo, stylizer.spec, opts)
         return replace(pic, rgb=out)
 

@@ -70,6 +70,8 @@ class Settings:
     """At most this many faces are stylized per picture (the largest); bounds the time on crowds."""
     face_detect_side: int = 1024
     """The detector sees the photo shrunk to this longer side (faces under ~16 px there are not found)."""
+    model_cache_dir: Path = field(default_factory=lambda: _user_cache() / "models")
+    """Derived models (ONNX exports, INT8 quantizations) built from verified weights, keyed by their SHA-256."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +108,8 @@ class Settings:
             face_min_size=_int(env, "ANIMEGAN_FACE_MIN_SIZE", base.face_min_size, minimum=1),
             face_max=_int(env, "ANIMEGAN_FACE_MAX", base.face_max, minimum=0),
             face_detect_side=_int(env, "ANIMEGAN_FACE_DETECT_SIDE", base.face_detect_side, minimum=64),
+            model_cache_dir=(Path(env["ANIMEGAN_MODEL_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_MODEL_CACHE_DIR")
+                             else base.model_cache_dir),
         )
 
     def with_(self, **changes: object) -> Settings:

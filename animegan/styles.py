@@ -54,6 +54,8 @@ class StyleSpec:
     face_style: str | None = None
     """Style used for faces in face-aware mode (None: this style's own model)."""
     cost: Cost = "medium"
+    tile_margin: int = 128
+    """Context (px) each full-resolution tile gets beyond its blended area: covers the receptive field."""
 
 
 class StyleRegistry:

@@ -51,9 +51,15 @@ def run_tiled(
     overlap: int,
     scale: int = 1,
     progress: Progress = no_progress,
+    margin: int = 0,
 ) -> RGB:
     """``fn`` applied tile by tile. ``fn`` maps h×w×C to (h·scale)×(w·scale)×C'; tiles are blended
-    with linear feathering over the overlap (in output pixels: ``overlap × scale``)."""
+    with linear feathering over the overlap (in output pixels: ``overlap × scale``).
+
+    ``margin`` extra pixels of context are given to ``fn`` on every side where the image continues
+    and cropped from its result: a model sees padding at a tile's border, and ``margin`` should
+    cover the distance over which that changes its output (its receptive field).
+    """
     h, w = image.shape[:2]
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
     out: RGB | None = None
@@ -62,7 +68,11 @@ def run_tiled(
     for y in ys:
         for x in xs:
             th, tw = min(tile, h - y), min(tile, w - x)
-            result = fn(image[y:y + th, x:x + tw])
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(h, y + th + margin), min(w, x + tw + margin)
+            result = fn(image[y0:y1, x0:x1])
+            cy, cx = (y - y0) * scale, (x - x0) * scale
+            result = result[cy:cy + th * scale, cx:cx + tw * scale]
             if out is None:
                 out = np.zeros((h * scale, w * scale, result.shape[2]), np.float32)
             edges = (y > 0, y + th < h, x > 0, x + tw < w)

@@ -20,7 +20,8 @@ ARTIFACTS = REPO / "test-artifacts"
 def make_settings(tmp: Path, **env: str) -> Settings:
     """Settings for tests: the shared weights on the search path, caches under ``tmp``."""
     base = {"ANIMEGAN_WEIGHTS_PATH": WEIGHTS_PATH, "ANIMEGAN_DOWNLOAD_DIR": str(tmp / "dl"),
-            "ANIMEGAN_CACHE_DIR": str(tmp / "cache"), "ANIMEGAN_THREADS": "2"}
+            "ANIMEGAN_CACHE_DIR": str(tmp / "cache"), "ANIMEGAN_THREADS": "2",
+            "ANIMEGAN_MODEL_CACHE_DIR": os.environ.get("ANIMEGAN_TEST_MODEL_CACHE") or str(tmp / "models")}
     return Settings.from_env({**base, **env})
 
 

@@ -2,9 +2,16 @@
 
 Parameter names match that port exactly, so its state dicts (and ours) load with ``strict=True``.
 Input and output: N×3×H×W RGB in [-1, 1]; any H×W works, multiples of 8 avoid resampling seams.
+
+Every normalization is ``GroupNorm(1, C)``: each layer's output depends on statistics over the whole
+image, so a tile run alone is normalized differently from the same pixels in the full image.
+:meth:`Generator.forward_with_stats` exposes those statistics (one mean and variance per norm layer) so a
+tiled run can use the ones measured on a downscaled whole-image pass instead of its tile-local ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -83,10 +90,53 @@ class Generator(nn.Module):
         self.out_layer = nn.Sequential(nn.Conv2d(32, 3, kernel_size=1, bias=False), nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block_a(x)
+        return self._walk(x, lambda norm, t: norm(t))
+
+    def forward_with_stats(self, x: torch.Tensor, given: torch.Tensor, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run with GroupNorm statistics ``mix·given + (1−mix)·local`` (batch size 1).
+
+        ``given`` is ``NORM_LAYERS×2`` (mean, variance per norm layer, in forward order); ``mix`` a
+        scalar tensor (0: ordinary forward, 1: use ``given`` only). Returns the output and the
+        ``NORM_LAYERS×2`` statistics each layer measured on its own input (with the mixed upstream).
+        """
+        seen: list[torch.Tensor] = []
+
+        def norm(gn: nn.GroupNorm, t: torch.Tensor) -> torch.Tensor:
+            i = len(seen)
+            mean = t.mean(dim=(1, 2, 3), keepdim=True)
+            var = (t - mean).square().mean(dim=(1, 2, 3), keepdim=True)
+            seen.append(torch.stack([mean.reshape(()), var.reshape(())]))
+            mean = mix * given[i, 0] + (1 - mix) * mean
+            var = mix * given[i, 1] + (1 - mix) * var
+            scale = gn.weight.view(1, -1, 1, 1) * torch.rsqrt(var + gn.eps)
+            return t * scale + (gn.bias.view(1, -1, 1, 1) - mean * scale)
+
+        y = self._walk(x, norm)
+        return y, torch.stack(seen)
+
+    def _walk(self, x: torch.Tensor, norm: Callable[[nn.GroupNorm, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The forward pass with every GroupNorm applied through ``norm`` (one code path for both modes)."""
+
+        def run(mods: nn.Module, t: torch.Tensor) -> torch.Tensor:
+            for m in mods.children():
+                if isinstance(m, nn.GroupNorm):
+                    t = norm(m, t)
+                elif isinstance(m, InvertedResBlock):
+                    t = t + run(m.layers, t) if m.residual else run(m.layers, t)
+                elif isinstance(m, nn.Sequential):
+                    t = run(m, t)
+                else:
+                    t = m(t)
+            return t
+
+        y = run(self.block_a, x)
         half = y.shape[-2:]
-        y = self.block_c(self.block_b(y))
+        y = run(self.block_c, run(self.block_b, y))
         y = F.interpolate(y, size=half, mode="bilinear", align_corners=True)
-        y = self.block_d(y)
+        y = run(self.block_d, y)
         y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=True)
-        return self.out_layer(self.block_e(y))
+        return run(self.out_layer, run(self.block_e, y))
+
+
+NORM_LAYERS = 24
+"""GroupNorm layers in :class:`Generator`, i.e. rows of its statistics tensor."""

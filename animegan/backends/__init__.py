@@ -1,19 +1,33 @@
-"""One inference interface over torch and onnxruntime; the weight file's format picks which.
+"""One inference interface over torch and onnxruntime, and the choice between them.
 
-Backends are imported lazily so that importing :mod:`animegan` never imports torch.
+A style's weight file has one native format; :func:`open_style_backend` can also run it through a
+model derived from it (an ONNX export of a PyTorch generator, an INT8 quantization), built locally
+from the verified file and cached. Backends are imported lazily so that importing :mod:`animegan`
+never imports torch.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import BackendUnavailableError
+from ..settings import Settings
+from ..weights import WeightEntry
+
+log = logging.getLogger(__name__)
+
 FloatArray = npt.NDArray[np.float32]
-BackendName = Literal["auto", "torch", "onnx", "onnx-int8", "torch-int8"]
-BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8", "torch-int8")
+BackendName = Literal["auto", "torch", "onnx", "onnx-int8"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8")
+"""``auto``: the fastest backend that passes the quality guard; the others force one."""
+EXPORTABLE = frozenset({"animeganv2"})
+"""PyTorch architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
 
 
 class Backend(Protocol):
@@ -23,6 +37,25 @@ class Backend(Protocol):
 
     def run(self, x_nhwc: FloatArray) -> FloatArray:
         """1×H×W×3 float32 in the model's value range → 1×H'×W'×3 float32."""
+        ...
+
+
+@runtime_checkable
+class GlobalNormBackend(Protocol):
+    """A backend whose generator normalizes with whole-image statistics (GroupNorm) and lets a tiled
+    run use statistics measured elsewhere, so tiles match the untiled result."""
+
+    name: str
+
+    def run(self, x_nhwc: FloatArray) -> FloatArray: ...
+
+    def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
+        """Statistics of every normalization layer on this input: L×2 float32 (mean, variance)."""
+        ...
+
+    def run_with_stats(self, x_nhwc: FloatArray, stats: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``run`` with each normalization layer using ``stats`` instead of its input's own; also returns
+        the statistics each layer measured on its input (as :meth:`norm_stats` would, given ``stats`` upstream)."""
         ...
 
 
@@ -44,3 +77,106 @@ def open_backend(
 
         return OnnxBackend(path, threads, input_name, output_name)
     raise ValueError(f"no backend for weight format {fmt!r}")
+
+
+def candidates(entry: WeightEntry) -> list[BackendName]:
+    """Backends that can run this weight file, fastest first (as measured in ``bench/speed.py``)."""
+    if entry.format == "torch":
+        return ["onnx-int8", "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
+    if entry.format == "onnx":
+        return ["onnx-int8", "onnx"]
+    return []
+
+
+def open_style_backend(
+    choice: BackendName,
+    path: Path,
+    entry: WeightEntry,
+    settings: Settings,
+    value_range: tuple[float, float],
+    input_name: str | None = None,
+    output_name: str | None = None,
+) -> Backend:
+    """The backend ``choice`` for a verified weight file ``path`` (``entry`` is its manifest line).
+
+    ``auto`` takes the fastest candidate that works here, never building an INT8 model on its own:
+    INT8 is used when a cached INT8 build of this file passed the quality guard (built by forcing
+    ``onnx-int8`` once, or by ``python -m animegan export --int8``). A candidate that fails is logged
+    and the next one tried. A forced choice that cannot run raises BackendUnavailableError.
+    """
+    options = candidates(entry)
+    if choice != "auto":
+        if choice not in options:
+            raise BackendUnavailableError(
+                f"backend {choice!r} cannot run {entry.file!r} (a {entry.format} {entry.arch} model); "
+                f"choose one of: auto, {', '.join(options)}"
+            )
+        return _open(choice, path, entry, settings, value_range, input_name, output_name, build_int8=True)
+    errors = []
+    for name in options:
+        try:
+            backend = _open(name, path, entry, settings, value_range, input_name, output_name, build_int8=False)
+        except BackendUnavailableError as err:
+            errors.append(f"{name}: {err}")
+            log.info("backend %s skipped for %s: %s", name, entry.file, err)
+            continue
+        if errors:
+            log.info("auto backend for %s is %s (%s)", entry.file, name, "; ".join(errors))
+        return backend
+    raise BackendUnavailableError(f"no backend can run {entry.file!r}: {'; '.join(errors)}")
+
+
+def _open(
+    name: BackendName,
+    path: Path,
+    entry: WeightEntry,
+    settings: Settings,
+    value_range: tuple[float, float],
+    input_name: str | None,
+    output_name: str | None,
+    build_int8: bool,
+) -> Backend:
+    threads = settings.threads
+    if name == "torch":
+        return open_backend(path, "torch", entry.arch, threads)
+    try:
+        from . import derived
+        from .onnx_backend import OnnxBackend, OnnxGlobalNormBackend
+    except ImportError as err:
+        raise BackendUnavailableError(f"onnxruntime is not installed ({err}); use --backend torch") from err
+    assert entry.sha256 is not None  # resolve() only returns verified files
+    root = settings.model_cache_dir
+    stats: Callable[[], Path] | None = None
+    if entry.format == "torch":
+        from .torch_backend import TorchBackend
+
+        def export(with_stats: bool) -> Callable[[Path], dict[str, object]]:
+            return lambda dst: derived.export_onnx(TorchBackend.load(path, entry.arch, threads).model, dst, with_stats)
+
+        sha = entry.sha256
+        fp32_path = derived.cached(root, sha, "onnx", export(False)).path
+        stats = lambda: derived.cached(root, sha, "onnx-stats", export(True)).path  # noqa: E731 (built on first tiled run)
+        input_name = output_name = None
+    else:
+        fp32_path = path
+
+    def onnx(model: Path, name: str) -> OnnxBackend:
+        if stats is not None:
+            return OnnxGlobalNormBackend(model, threads, stats, name=name)
+        return OnnxBackend(model, threads, input_name, output_name, name=name)
+
+    fp32 = onnx(fp32_path, "onnx")
+    if name == "onnx":
+        return fp32
+    kind = "onnx-int8"
+    if not build_int8 and not derived.exists(root, entry.sha256, kind):
+        raise BackendUnavailableError("no INT8 build cached (force --backend onnx-int8 once to build and check it)")
+    int8 = derived.cached(root, entry.sha256, kind, lambda dst: derived.quantize_int8(
+        fp32_path, dst, value_range, fp32, lambda p: onnx(p, kind)))
+    if not int8.record.get("passed"):
+        msg = (f"the INT8 model of {entry.file!r} fails the quality guard "
+               f"(PSNR {int8.record.get('psnr_min')} dB, SSIM {int8.record.get('ssim_min')}; {int8.record.get('guard')})")
+        if not build_int8:
+            raise BackendUnavailableError(msg)
+        log.warning("%s; using it because it was asked for", msg)
+    return onnx(int8.path, kind)

@@ -1,0 +1,227 @@
+"""Models derived from a verified weight file: ONNX exports of PyTorch generators and INT8 quantizations.
+
+Derived files are built here, from the verified source, and never downloaded. They live in
+``Settings.model_cache_dir`` named by the source's SHA-256 and :data:`RECIPE`; each ``.onnx`` has a
+``.json`` record holding its own SHA-256, the source's, and what was measured when it was built
+(export error against PyTorch, or the INT8 quality guard). A file whose bytes no longer match its
+record is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import BackendUnavailableError
+from ..quality import MIN_PSNR, MIN_SSIM, psnr, ssim
+from ..settings import REPO_ROOT
+from ..weights import sha256_of
+from . import Backend, FloatArray
+
+log = logging.getLogger(__name__)
+
+RECIPE = 2
+"""Bump when the export or quantization recipe changes: older derived files are then ignored."""
+CALIBRATION_DIR = REPO_ROOT / "examples"
+"""Real photos shipped with the project: INT8 calibration and the build-time quality guard."""
+CALIBRATION_SIDE = 256
+KEEP_FP32_FIRST, KEEP_FP32_LAST = 5, 2
+"""Convolutions left in fp32 at each end of the graph. In the v2 generator these are block_a/block_b
+(near the raw pixels) and the full-resolution 7×7 and output convolutions: quantizing them too drops
+SSIM against fp32 from 0.99 to 0.93 (see docs/speed.md)."""
+EXPORT_ATOL = 1e-2
+"""Largest |ONNX − PyTorch| accepted for an fp32 export (values in [-1, 1])."""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A derived model file and its build record."""
+
+    path: Path
+    record: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock so that two processes never build the same file at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], dict[str, Any]]) -> Derived:
+    """The derived model ``kind`` of the source with ``source_sha256``, built by ``build(path)`` if absent.
+
+    ``build`` writes the model to the path it is given and returns facts for the record. The file is
+    written under a temporary name and renamed, so a crash never leaves a half-written model.
+    Raises BackendUnavailableError when the build fails.
+    """
+    stem = f"{source_sha256[:16]}-{kind}-r{RECIPE}"
+    path, record_path = root / f"{stem}.onnx", root / f"{stem}.json"
+    with _file_lock(root / f"{stem}.lock"):
+        found = _read_record(path, record_path, source_sha256)
+        if found is not None:
+            return found
+        log.info("building %s model %s (once; cached in %s)", kind, path.name, root)
+        fd, tmp_name = tempfile.mkstemp(dir=root, suffix=".onnx.part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            facts = build(tmp)
+            record = {"kind": kind, "recipe": RECIPE, "source_sha256": source_sha256, "sha256": sha256_of(tmp), **facts}
+            tmp.replace(path)
+            record_path.write_text(json.dumps(record, indent=2))
+        except BackendUnavailableError:
+            raise
+        except Exception as err:  # exporters and quantizers raise many types
+            raise BackendUnavailableError(f"building the {kind} model from {source_sha256[:12]}… failed: {err}") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Derived(path, record)
+
+
+def exists(root: Path, source_sha256: str, kind: str) -> bool:
+    """Whether a derived model is cached (its bytes are checked when it is used)."""
+    stem = f"{source_sha256[:16]}-{kind}-r{RECIPE}"
+    return (root / f"{stem}.onnx").is_file() and (root / f"{stem}.json").is_file()
+
+
+def _read_record(path: Path, record_path: Path, source_sha256: str) -> Derived | None:
+    if not (path.is_file() and record_path.is_file()):
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("source_sha256") != source_sha256 or record.get("sha256") != sha256_of(path):
+        log.warning("cached model %s does not match its record; rebuilding it", path.name)
+        return None
+    return Derived(path, record)
+
+
+# ---- ONNX export of the PyTorch generators ----------------------------------------------------
+
+
+def export_onnx(generator: Any, dst: Path, with_stats: bool = False) -> dict[str, Any]:
+    """Export an NCHW generator as an NHWC ONNX graph with dynamic height and width.
+
+    ``with_stats`` exports ``(x, given, mix) → (y, stats)`` (see ``Generator.forward_with_stats``)
+    instead of ``x → y``. The export is checked in onnxruntime against PyTorch on a real photo;
+    returns the record facts (``max_abs_err``). Raises BackendUnavailableError if it disagrees.
+    """
+    import torch
+
+    from ..archs.animeganv2 import NORM_LAYERS
+    from ..archs.layout import Nhwc, NhwcWithStats
+
+    generator = generator.eval()
+    x = torch.from_numpy(calibration_images(side=128)[0][None] * 2 - 1)
+    dim_h, dim_w = torch.export.Dim("height", min=32, max=16384), torch.export.Dim("width", min=32, max=16384)
+    with torch.inference_mode():
+        if with_stats:
+            model: torch.nn.Module = NhwcWithStats(generator).eval()
+            given, mix = torch.zeros(NORM_LAYERS, 2), torch.tensor(0.0)
+            args: tuple[torch.Tensor, ...] = (x, given, mix)
+            names, outputs = ["x", "given", "mix"], ["y", "stats"]
+            shapes: Any = {"x": {1: dim_h, 2: dim_w}, "given": None, "mix": None}
+        else:
+            model, args, names, outputs = Nhwc(generator).eval(), (x,), ["x"], ["y"]
+            shapes = {"x": {1: dim_h, 2: dim_w}}
+        expected = model(*args)
+    program = torch.onnx.export(model, args, dynamo=True, dynamic_shapes=shapes, input_names=names,
+                                output_names=outputs, optimize=True, verbose=False)
+    if program is None:
+        raise BackendUnavailableError("torch.onnx.export returned no program")
+    program.save(str(dst))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True)})
+    want = expected if isinstance(expected, tuple) else (expected,)
+    err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
+    if err > EXPORT_ATOL:
+        raise BackendUnavailableError(f"the ONNX export differs from PyTorch by {err:.3g} (> {EXPORT_ATOL}); use --backend torch")
+    return {"max_abs_err": err, "with_stats": with_stats}
+
+
+# ---- INT8 quantization ------------------------------------------------------------------------
+
+
+def calibration_images(side: int = CALIBRATION_SIDE) -> list[npt.NDArray[np.float32]]:
+    """The shipped example photos as H×W×3 float32 in [0, 1], longer side ``side``, sides multiples of 16."""
+    from PIL import Image
+
+    images = []
+    for path in sorted(CALIBRATION_DIR.glob("*.png")):
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+            scale = side / max(rgb.size)
+            size = tuple(max(32, round(s * scale / 16) * 16) for s in rgb.size)
+            images.append(np.asarray(rgb.resize(size, Image.Resampling.BICUBIC), np.float32) / 255.0)
+    if not images:
+        raise BackendUnavailableError(f"no calibration photos (*.png) in {CALIBRATION_DIR}")
+    return images
+
+
+def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp32: Backend,
+                  open_int8: Callable[[Path], Backend]) -> dict[str, Any]:
+    """Static INT8 quantization of ``src`` (QDQ, per-channel int8 weights, uint8 activations, only
+    convolutions: normalizations and activations stay fp32, and so do the first
+    :data:`KEEP_FP32_FIRST` and last :data:`KEEP_FP32_LAST` convolutions), calibrated on the example photos.
+
+    Then the quality guard: the INT8 model against ``run_fp32`` on the same photos; returns the
+    record facts (``psnr_min``, ``ssim_min``, ``passed``).
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    lo, hi = value_range
+    images = calibration_images()
+    feeds = [(img * (hi - lo) + lo)[None].astype(np.float32) for img in images]
+    import onnx
+    import onnxruntime as ort
+
+    input_name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    convs = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node if n.op_type == "Conv"]
+    quantized = convs[KEEP_FP32_FIRST:len(convs) - KEEP_FP32_LAST]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(feeds)
+
+        def get_next(self) -> dict[str, FloatArray] | None:
+            x = next(self.items, None)
+            return None if x is None else {input_name: x}
+
+    with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                        nodes_to_quantize=quantized)
+    int8 = open_int8(dst)
+    psnrs, ssims = [], []
+    for x in feeds:
+        a = np.clip((run_fp32.run(x)[0] - lo) / (hi - lo), 0, 1)
+        b = np.clip((int8.run(x)[0] - lo) / (hi - lo), 0, 1)
+        psnrs.append(psnr(a, b))
+        ssims.append(ssim(a, b))
+    facts = {"psnr_min": round(min(psnrs), 2), "ssim_min": round(min(ssims), 4)}
+    passed = facts["psnr_min"] >= MIN_PSNR and facts["ssim_min"] >= MIN_SSIM
+    guard = f"PSNR ≥ {MIN_PSNR} dB and SSIM ≥ {MIN_SSIM} vs fp32 on {len(feeds)} photos"
+    return {**facts, "passed": passed, "guard": guard, "quantized_convs": len(quantized), "convs": len(convs)}

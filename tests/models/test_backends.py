@@ -1,0 +1,116 @@
+"""Backend choice, ONNX export and the INT8 quality guard, on the real v2 weights and real photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from animegan import Engine, Settings
+from animegan.backends import BackendUnavailableError
+from animegan.cli import main as cli_main
+from animegan.imageio import decode
+from animegan.quality import MIN_PSNR, MIN_SSIM, psnr, ssim
+from animegan.resample import fit_within, resize
+from animegan.settings import get_settings
+from tests.conftest import WEIGHTS_PATH, make_settings
+
+GUARD_SIDE = 512
+
+
+def photo(photos: Path, name: str, side: int) -> np.ndarray:
+    rgb = decode(photos / name, 40_000_000).rgb
+    return resize(rgb, *fit_within(*rgb.shape[:2], side))
+
+
+def test_auto_runs_v2_through_its_onnx_export_and_agrees_with_torch(engine: Engine, photos: Path) -> None:
+    auto = engine.stylizer("hayao")
+    assert auto.backend.name in ("onnx", "onnx-int8")
+    x = photo(photos, "portrait_obama_official.jpg", 256)
+    fp32, torch_out = engine.stylizer("hayao", "onnx")(x), engine.stylizer("hayao", "torch")(x)
+    assert fp32.shape == torch_out.shape == x.shape
+    assert np.abs(fp32 - torch_out).max() < 2e-3, "the ONNX export must match PyTorch"
+
+
+def test_a_backend_that_cannot_run_a_style_is_a_clear_error(engine: Engine) -> None:
+    with pytest.raises(BackendUnavailableError, match=r"'torch' cannot run 'animeganv3_shinkai37.onnx'.*auto, onnx-int8, onnx"):
+        engine.stylizer("shinkai", "torch")
+
+
+def test_derived_models_come_from_verified_weights_and_are_cached(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, ANIMEGAN_MODEL_CACHE_DIR=str(tmp_path / "models"))
+    engine = Engine(settings)
+    engine.stylizer("hayao", "onnx")
+    (model,) = settings.model_cache_dir.glob("*-onnx-r*.onnx")
+    record = json.loads(model.with_suffix(".json").read_text())
+    assert record["source_sha256"] == engine.weights.entry("animeganv2_hayao_bryandlee_generator.pt").sha256
+    assert record["max_abs_err"] < 1e-3
+    built = model.stat().st_mtime_ns
+    Engine(settings).stylizer("hayao", "onnx")
+    assert model.stat().st_mtime_ns == built, "a cached export must be reused"
+    with model.open("ab") as f:
+        f.write(b"tampered")
+    Engine(settings).stylizer("hayao", "onnx")
+    assert json.loads(model.with_suffix(".json").read_text())["sha256"] == record["sha256"], "a tampered file is rebuilt"
+
+
+def test_export_cli_writes_a_dynamic_onnx_model_matching_pytorch(
+    tmp_path: Path, settings: Settings, engine: Engine, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANIMEGAN_WEIGHTS_PATH", WEIGHTS_PATH)
+    monkeypatch.setenv("ANIMEGAN_MODEL_CACHE_DIR", str(settings.model_cache_dir))
+    get_settings.cache_clear()
+    out = tmp_path / "hayao.onnx"
+    try:
+        assert cli_main(["export", "--style", "hayao", "--format", "onnx", "-o", str(out)]) == 0
+    finally:
+        get_settings.cache_clear()
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert inp.shape[0] == 1 and inp.shape[3] == 3 and all(isinstance(d, str) for d in inp.shape[1:3]), inp.shape
+    torch_backend = engine.stylizer("hayao", "torch").backend
+    for h, w in ((136, 200), (256, 192)):
+        x = (resize(photo(photos, "city_tokyo_street.jpg", 400), h, w) * 2 - 1)[None].astype(np.float32)
+        (y,) = session.run(None, {inp.name: x})
+        assert y.shape == x.shape
+        assert np.abs(y - torch_backend.run(x)).max() < 2e-3
+
+
+@pytest.fixture(scope="module")
+def int8_engine(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """An engine with its own model cache, so INT8 builds never change what ``auto`` picks in other tests
+    (the session's fp32 exports are copied in: they are re-verified against their records on use)."""
+    cache = tmp_path_factory.mktemp("int8") / "models"
+    cache.mkdir()
+    for f in settings.model_cache_dir.glob("*-onnx*-r*.*") if settings.model_cache_dir.is_dir() else []:
+        if "int8" not in f.name and f.suffix in (".onnx", ".json"):
+            shutil.copy2(f, cache / f.name)
+    return Engine(settings.with_(model_cache_dir=cache))
+
+
+@pytest.mark.parametrize("style", ["hayao"])
+def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, photos: Path, artifacts: Path) -> None:
+    """The INT8 model is built (forced once) with its build-time guard; on every shared photo it must
+    stay within PSNR/SSIM of fp32 — or else fail the guard, and then auto must never choose it."""
+    engine = int8_engine
+    int8 = engine.stylizer(style, "onnx-int8")
+    fp32 = engine.stylizer(style, "onnx")
+    rows = []
+    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".png")):
+        x = photo(photos, path.name, GUARD_SIDE)
+        a, b = fp32(x), int8(x)
+        rows.append((path.name, psnr(a, b), ssim(a, b)))
+    worst = min(rows, key=lambda r: r[1])
+    report = "\n".join(f"{n:40} PSNR {p:6.2f} dB  SSIM {s:.4f}" for n, p, s in rows)
+    (artifacts / "int8_vs_fp32.txt").write_text(report)
+    all_pass = all(p >= MIN_PSNR and s >= MIN_SSIM for _, p, s in rows)
+    record = next(engine.settings.model_cache_dir.glob("*-onnx-int8-r*.json"))
+    passed_at_build = json.loads(record.read_text())["passed"]
+    auto = Engine(engine.settings).stylizer(style).backend.name
+    assert auto == ("onnx-int8" if passed_at_build else "onnx")
+    if passed_at_build:
+        assert all_pass, f"INT8 passed its build-time guard but fails on real photos (worst {worst}):\n{report}"
