@@ -57,7 +57,7 @@ class Stylizer:
         field), then are feather-blended over ``tile // 8`` px. A GroupNorm generator normalizes every
         tile with whole-image statistics measured on the image downscaled to :data:`STATS_TILES` × ``tile``
         px on its longer side (exact for images up to that size; statistics drift with scale, so a
-        bigger downscale costs accuracy — see docs/speed.md).
+        bigger downscale costs accuracy — see README, "Speed").
         """
         h, w = rgb.shape[:2]
         if max(h, w) <= tile or self.spec.size.fixed:

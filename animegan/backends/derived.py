@@ -39,7 +39,7 @@ CALIBRATION_SIDE = 256
 KEEP_FP32_FIRST, KEEP_FP32_LAST = 5, 2
 """Convolutions left in fp32 at each end of the graph. In the v2 generator these are block_a/block_b
 (near the raw pixels) and the full-resolution 7×7 and output convolutions: quantizing them too drops
-SSIM against fp32 from 0.99 to 0.93 (see docs/speed.md)."""
+SSIM against fp32 from 0.99 to 0.93 (see README, "Speed")."""
 EXPORT_ATOL = 1e-2
 """Largest |ONNX − PyTorch| accepted for an fp32 export (values in [-1, 1])."""
 

@@ -35,7 +35,7 @@ MAX_SIDE = 256
 REQUEST_TIMEOUT = 240.0
 """No request may take longer than this (s), queueing included."""
 PEAK_RSS_LIMIT_MB = 3072
-"""The server's resident memory (with any children) must stay below this during the load (see docs/robustness.md)."""
+"""The server's resident memory (with any children) must stay below this during the load (see README, "Limits and robustness")."""
 LOAD_GROWTH_LIMIT_MB = 1024
 """...and the load itself may add at most this much to it (models already loaded by earlier tests excluded)."""
 SOURCES = ("city_tokyo_street.jpg", "group_8_kids.jpg", "landscape_fuji_autumn_1365x2048.jpg", "still_coffee_cup.png",
