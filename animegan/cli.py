@@ -12,8 +12,9 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .backends import BACKEND_NAMES
@@ -122,39 +123,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-def cmd_styles(args: argparse.Namespace) -> int:
-    rows = Engine().styles()
-    if args.json:
-        print(json.dumps([
-            {"id": r.spec.id, "name": r.spec.label, "available": r.available, "description": r.spec.description,
-             "family": r.spec.family, "license": r.license, "weights": r.spec.weights, "reason": r.reason or None}
-            for r in rows
-        ], indent=2))
+def show_catalogue(rows: Sequence[Any], as_json: bool, record: Callable[[Any], dict[str, object]],
+                   line: Callable[[Any], str]) -> int:
+    """Print styles or upscalers: a JSON list of records, or one line each with why an entry is unavailable."""
+    if as_json:
+        print(json.dumps([{**record(r), "available": r.available, "license": r.license,
+                           "weights": r.spec.weights, "reason": r.reason or None} for r in rows], indent=2))
         return EXIT_OK
     for r in rows:
-        mark = "ok " if r.available else "-- "
-        print(f"{mark} {r.spec.id:<11} {r.spec.label:<20} {r.spec.description}")
+        text = line(r)
+        print(f"{'ok ' if r.available else '-- '} {text}")
         if not r.available:
-            print(f"{'':16}unavailable: {r.reason}")
+            print(f"{'':4}unavailable: {r.reason}")
     return EXIT_OK
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    return show_catalogue(
+        Engine().styles(), args.json,
+        lambda r: {"id": r.spec.id, "name": r.spec.label, "description": r.spec.description, "family": r.spec.family},
+        lambda r: f"{r.spec.id:<11} {r.spec.label:<20} {r.spec.description}",
+    )
 
 
 def cmd_upscalers(args: argparse.Namespace) -> int:
-    rows = Engine().upscalers.statuses()
-    if args.json:
-        print(json.dumps([
-            {"id": r.spec.id, "name": r.spec.label, "available": r.available, "description": r.spec.description,
-             "cost": r.spec.cost, "scale": r.spec.scale, "default": r.spec.id == DEFAULT_UPSCALER,
-             "license": r.license, "weights": r.spec.weights, "reason": r.reason or None}
-            for r in rows
-        ], indent=2))
-        return EXIT_OK
-    for r in rows:
-        mark = "ok " if r.available else "-- "
-        print(f"{mark} {r.spec.id:<16} {r.spec.cost:<7} {r.spec.description}")
-        if not r.available:
-            print(f"{'':21}unavailable: {r.reason}")
-    return EXIT_OK
+    return show_catalogue(
+        Engine().upscalers.statuses(), args.json,
+        lambda r: {"id": r.spec.id, "name": r.spec.label, "description": r.spec.description, "cost": r.spec.cost,
+                   "scale": r.spec.scale, "default": r.spec.id == DEFAULT_UPSCALER},
+        lambda r: f"{r.spec.id:<16} {r.spec.cost:<7} {r.spec.description}",
+    )
 
 
 def cmd_weights(args: argparse.Namespace) -> int:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
-from .errors import UnknownStyleError
+from .errors import AnimeGANError, UnknownStyleError
 
 Cost = Literal["fast", "medium", "slow"]
 
@@ -58,41 +58,54 @@ class StyleSpec:
     """Context (px) each full-resolution tile gets beyond its blended area: covers the receptive field."""
 
 
-class StyleRegistry:
-    """Ordered, duplicate-free collection of styles."""
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
 
-    def __init__(self) -> None:
-        self._specs: dict[str, StyleSpec] = {}
 
-    def add(self, spec: StyleSpec) -> StyleSpec:
+SpecT = TypeVar("SpecT", bound=_Identified)
+
+
+class Registry(Generic[SpecT]):
+    """Ordered, duplicate-free collection of frozen specs keyed by a lowercase slug ``id``.
+
+    ``kind`` names the entries in messages; ``unknown`` is the error :meth:`get` raises.
+    """
+
+    def __init__(self, kind: str, unknown: type[AnimeGANError]) -> None:
+        self.kind = kind
+        self._unknown = unknown
+        self._specs: dict[str, SpecT] = {}
+
+    def add(self, spec: SpecT) -> SpecT:
         if spec.id in self._specs:
-            raise ValueError(f"style id {spec.id!r} is registered twice")
+            raise ValueError(f"{self.kind} id {spec.id!r} is registered twice")
         if spec.id != spec.id.lower() or not spec.id.replace("_", "").isalnum():
-            raise ValueError(f"style id {spec.id!r} must be a lowercase slug")
+            raise ValueError(f"{self.kind} id {spec.id!r} must be a lowercase slug")
         self._specs[spec.id] = spec
         return spec
 
-    def get(self, style_id: str) -> StyleSpec:
-        """The spec for ``style_id``. Raises UnknownStyleError listing the valid ids."""
+    def get(self, spec_id: str) -> SpecT:
+        """The spec for ``spec_id``. Raises the registry's ``unknown`` error listing the valid ids."""
         try:
-            return self._specs[style_id]
+            return self._specs[spec_id]
         except KeyError:
-            raise UnknownStyleError(f"unknown style {style_id!r}; choose one of: {', '.join(self._specs)}") from None
+            raise self._unknown(f"unknown {self.kind} {spec_id!r}; choose one of: {', '.join(self._specs)}") from None
 
     def ids(self) -> list[str]:
         return list(self._specs)
 
-    def __iter__(self) -> Iterator[StyleSpec]:
+    def __iter__(self) -> Iterator[SpecT]:
         return iter(self._specs.values())
 
     def __len__(self) -> int:
         return len(self._specs)
 
-    def __contains__(self, style_id: object) -> bool:
-        return style_id in self._specs
+    def __contains__(self, spec_id: object) -> bool:
+        return spec_id in self._specs
 
 
-STYLES = StyleRegistry()
+STYLES: Registry[StyleSpec] = Registry("style", UnknownStyleError)
 
 _V1 = {"input_name": "generator_input:0", "output_name": "generator/G_MODEL/Tanh:0", "cost": "slow"}
 

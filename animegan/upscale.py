@@ -21,7 +21,6 @@ import importlib.util
 import logging
 import math
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -33,6 +32,7 @@ from .errors import AnimeGANError, InvalidOptionError, WeightsError
 from .imageio import Picture
 from .progress import Progress, no_progress
 from .settings import Settings
+from .styles import Cost, Registry
 from .weights import WeightStore
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 RGB = npt.NDArray[np.float32]
 UpscalerArch = Literal["srvgg_compact", "rrdbnet"]
-Cost = Literal["fast", "medium", "slow"]
 
 TILE_PAD = 24
 """Context pixels around each tile and band: more than SRVGGNetCompact's receptive radius (18 px), so
@@ -79,41 +78,7 @@ class UpscalerSpec:
     """Largest tile side (input px): RRDBNet keeps 64-channel maps at 4× the tile, so its tiles are smaller."""
 
 
-class UpscalerRegistry:
-    """Ordered, duplicate-free collection of upscaler models."""
-
-    def __init__(self) -> None:
-        self._specs: dict[str, UpscalerSpec] = {}
-
-    def add(self, spec: UpscalerSpec) -> UpscalerSpec:
-        if spec.id in self._specs:
-            raise ValueError(f"upscaler id {spec.id!r} is registered twice")
-        if spec.id != spec.id.lower() or not spec.id.replace("_", "").isalnum():
-            raise ValueError(f"upscaler id {spec.id!r} must be a lowercase slug")
-        self._specs[spec.id] = spec
-        return spec
-
-    def get(self, upscaler_id: str) -> UpscalerSpec:
-        """The spec for ``upscaler_id``. Raises InvalidOptionError listing the valid ids."""
-        try:
-            return self._specs[upscaler_id]
-        except KeyError:
-            raise InvalidOptionError(f"unknown upscaler {upscaler_id!r}; choose one of: {', '.join(self._specs)}") from None
-
-    def ids(self) -> list[str]:
-        return list(self._specs)
-
-    def __iter__(self) -> Iterator[UpscalerSpec]:
-        return iter(self._specs.values())
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def __contains__(self, upscaler_id: object) -> bool:
-        return upscaler_id in self._specs
-
-
-UPSCALERS = UpscalerRegistry()
+UPSCALERS: Registry[UpscalerSpec] = Registry("upscaler", InvalidOptionError)
 DEFAULT_UPSCALER = "animevideov3"
 
 UPSCALERS.add(UpscalerSpec(

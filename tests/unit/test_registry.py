@@ -10,7 +10,7 @@ import pytest
 from animegan import STYLES, StyleSpec, StylizeOptions, UnknownStyleError
 from animegan.errors import InvalidOptionError
 from animegan.settings import MANIFEST_PATH
-from animegan.styles import StyleRegistry
+from animegan.styles import Registry
 
 PROMISED_IDS = {"hayao", "shinkai", "paprika", "cute", "cyberpunk", "cartoon",
                 "hayao_v1", "shinkai_v1", "charge", "iblard", "ink"}
@@ -28,7 +28,7 @@ def test_unknown_style_lists_valid_ids() -> None:
 
 
 def test_registry_rejects_duplicates_and_bad_ids() -> None:
-    reg = StyleRegistry()
+    reg: Registry[StyleSpec] = Registry("style", UnknownStyleError)
     spec = StyleSpec(id="x", label="X", description="d", weights="w.onnx", family="f")
     reg.add(spec)
     with pytest.raises(ValueError, match="twice"):

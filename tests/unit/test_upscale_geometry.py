@@ -14,8 +14,6 @@ from animegan.upscale import (
     PRE_PAD,
     TILE_PAD,
     UPSCALERS,
-    UpscalerRegistry,
-    UpscalerSpec,
     bands,
     effective_tile,
     model_factor,
@@ -79,16 +77,6 @@ def test_unknown_upscaler_lists_the_ids() -> None:
     with pytest.raises(InvalidOptionError, match="unknown upscaler 'nope'"):
         StylizeOptions(style="hayao", upscale=2, upscaler="nope")
     assert StylizeOptions(style="hayao", upscale=2, upscaler="general_x4v3").upscaler == "general_x4v3"
-
-
-def test_registry_rejects_duplicates_and_bad_ids() -> None:
-    reg = UpscalerRegistry()
-    spec = UpscalerSpec(id="a", label="A", description="", weights="a.pth", arch="srvgg_compact", scale=4, blocks=16)
-    reg.add(spec)
-    with pytest.raises(ValueError, match="twice"):
-        reg.add(spec)
-    with pytest.raises(ValueError, match="slug"):
-        reg.add(UpscalerSpec(id="Big-One", label="", description="", weights="b.pth", arch="rrdbnet", scale=4, blocks=6))
 
 
 @pytest.mark.parametrize(("h", "w", "tile", "expected"), [
