@@ -109,7 +109,7 @@ def test_video_tab_converts_through_the_api(webcam_app: str, tmp_path: Path, pho
 
     from tests.video_clips import make_clip
 
-    clip = make_clip(tmp_path / "clip.mp4", photos / "city_tokyo_street.jpg", frames=12, audio="aac")
+    clip = make_clip(tmp_path / "clip.mp4", photos / "city_tokyo_street.jpg", frames=72, audio="aac")  # long enough to watch
     client = Client(webcam_app, verbose=False)
     job = client.submit(handle_file(str(clip)), "cute", 128, False, True, api_name="/video")
     messages = []
@@ -117,11 +117,11 @@ def test_video_tab_converts_through_the_api(webcam_app: str, tmp_path: Path, pho
         status = job.status()
         if status.progress_data:
             messages.append(status.progress_data[0].desc or "")
-        time.sleep(0.2)
+        time.sleep(0.05)
     video, download, info = job.result()
     video_path = video["video"] if isinstance(video, dict) else video
     assert Path(video_path).is_file() and Path(download).is_file()
-    assert "12 frames at 12 fps, audio copied" in info
+    assert "72 frames at 12 fps, audio copied" in info
     assert any("ETA" in m for m in messages), messages
     with pytest.raises(Exception, match="still image"):
         client.predict(handle_file(str(photos / "still_coffee_cup.png")), "cute", 128, False, True, api_name="/video")
