@@ -37,10 +37,12 @@ COPY weights/ weights/
 
 ENV PYTHONPATH=/app \
     ANIMEGAN_PREVIEW_DIR=/app/previews \
+    ANIMEGAN_MODEL_CACHE_DIR=/app/models \
     ANIMEGAN_CACHE_DIR=/tmp/animegan/results \
     ANIMEGAN_DOWNLOAD_DIR=/tmp/animegan/weights \
     GRADIO_TEMP_DIR=/tmp/gradio
-RUN python docker/prepare.py && chown -R anime:anime /app/previews
+# Also builds the fast models (ONNX export, checked INT8: `python -m animegan prepare`) so the first request uses them.
+RUN python docker/prepare.py && chown -R anime:anime /app/previews /app/models
 
 USER anime
 EXPOSE 7860

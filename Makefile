@@ -27,7 +27,9 @@ system:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    chromium fonts-noto-color-emoji ffmpeg; }
 
+# `prepare` builds the fast models (ONNX export, checked INT8) once; later runs find them cached.
 run: setup
+	$(PY) -m animegan prepare
 	$(PY) app.py
 
 test: setup system

@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("onnx",), default="onnx", help="model format (default onnx)")
     ex.add_argument("--int8", action="store_true", help="static INT8 quantization (checked against fp32)")
     ex.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
+
+    pr = sub.add_parser("prepare", help="build the fast models (ONNX export, checked INT8) once, before the first request")
+    pr.add_argument("-s", "--style", nargs="+", metavar="ID", help="these styles only (default: every available style)")
+    pr.add_argument("--json", action="store_true", help="print a JSON list of {style, int8_used, note, failed}")
     return p
 
 
@@ -111,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_video(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "prepare":
+            return cmd_prepare(args)
         return cmd_stylize(args)
     except UnknownStyleError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -182,6 +188,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     backend = export_style(Engine(), args.style, args.output, int8=args.int8)
     print(f"{args.style} → {args.output} ({backend.name}, input {backend.input_name!r} NHWC, dynamic height × width)")
     return EXIT_OK
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare_styles
+
+    rows = []
+    for row in prepare_styles(Engine(), args.style):
+        rows.append(row)
+        if not args.json:
+            print(f"{row.style:<11} {'int8' if row.int8_used else 'fp32':<5} {row.note}", flush=True)
+    if args.json:
+        print(json.dumps([{"style": r.style, "int8_used": r.int8_used, "note": r.note, "failed": r.failed} for r in rows],
+                         indent=2))
+    return EXIT_WEIGHTS if any(r.failed for r in rows) else EXIT_OK
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Image build step: verify the weights baked into the image, then pre-render the style previews.
+"""Image build step: verify the weights baked into the image, build the fast models, pre-render the style previews.
 
 Fails the build (exit 1) with the manifest's own fix-it message when a style's weight file is missing
 or corrupt. Face and upscale weights are optional: their absence only disables those options.
@@ -10,6 +10,7 @@ import logging
 import sys
 
 from animegan import AnimeGANError, Engine, get_settings, style_previews
+from animegan.prepare import prepare_styles
 
 
 def main() -> int:
@@ -24,6 +25,8 @@ def main() -> int:
             return 1
         for name, feature in engine.features().items():
             logging.info("%s: %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
+        for row in prepare_styles(engine):
+            (logging.warning if row.failed else logging.info)("style %r: %s", row.style, row.note)
         previews = style_previews(engine.settings)
     except AnimeGANError as err:
         logging.error("%s", err)

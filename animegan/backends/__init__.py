@@ -25,9 +25,16 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float32]
 BackendName = Literal["auto", "torch", "onnx", "onnx-int8"]
 BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8")
+Int8Policy = Literal["cached", "forced", "prepare"]
+"""How :func:`open_style_backend` treats INT8: ``cached`` (``auto``) takes only an existing build that is
+usable (guard passed, faster than fp32); ``forced`` builds it if needed and runs it even if not usable
+(with a warning); ``prepare`` builds it if needed and runs it silently (the caller reports the record)."""
 """``auto``: the fastest backend that passes the quality guard; the others force one."""
 EXPORTABLE = frozenset({"animeganv2"})
 """PyTorch architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
+QUANTIZABLE = EXPORTABLE | {"animeganv3", "animeganv3_tiny"}
+"""Architectures with an INT8 path. Measured and left out (README, "Speed"): AnimeGAN v1 fails the
+quality guard (PSNR 23–28 dB against fp32), White-box runs slower in INT8 (0.86× fp32)."""
 
 
 class Backend(Protocol):
@@ -81,10 +88,11 @@ def open_backend(
 
 def candidates(entry: WeightEntry) -> list[BackendName]:
     """Backends that can run this weight file, fastest first (as measured in ``bench/speed.py``)."""
+    int8: list[BackendName] = ["onnx-int8"] if entry.arch in QUANTIZABLE else []
     if entry.format == "torch":
-        return ["onnx-int8", "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
+        return [*int8, "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
     if entry.format == "onnx":
-        return ["onnx-int8", "onnx"]
+        return [*int8, "onnx"]
     return []
 
 
@@ -96,13 +104,15 @@ def open_style_backend(
     value_range: tuple[float, float],
     input_name: str | None = None,
     output_name: str | None = None,
+    int8: Int8Policy = "forced",
 ) -> Backend:
     """The backend ``choice`` for a verified weight file ``path`` (``entry`` is its manifest line).
 
     ``auto`` takes the fastest candidate that works here, never building an INT8 model on its own:
-    INT8 is used when a cached INT8 build of this file passed the quality guard (built by forcing
-    ``onnx-int8`` once, or by ``python -m animegan export --int8``). A candidate that fails is logged
-    and the next one tried. A forced choice that cannot run raises BackendUnavailableError.
+    INT8 is used when a cached INT8 build of this file passed the quality guard and ran faster than
+    fp32 when it was built (``python -m animegan prepare`` builds them; so does forcing ``onnx-int8``
+    once). A candidate that fails is logged and the next one tried. A forced choice that cannot run
+    raises BackendUnavailableError; ``int8`` is the policy for a forced ``onnx-int8`` (see :data:`Int8Policy`).
     """
     options = candidates(entry)
     if choice != "auto":
@@ -111,11 +121,11 @@ def open_style_backend(
                 f"backend {choice!r} cannot run {entry.file!r} (a {entry.format} {entry.arch} model); "
                 f"choose one of: auto, {', '.join(options)}"
             )
-        return _open(choice, path, entry, settings, value_range, input_name, output_name, build_int8=True)
+        return _open(choice, path, entry, settings, value_range, input_name, output_name, int8)
     errors = []
     for name in options:
         try:
-            backend = _open(name, path, entry, settings, value_range, input_name, output_name, build_int8=False)
+            backend = _open(name, path, entry, settings, value_range, input_name, output_name, "cached")
         except BackendUnavailableError as err:
             errors.append(f"{name}: {err}")
             log.info("backend %s skipped for %s: %s", name, entry.file, err)
@@ -134,7 +144,7 @@ def _open(
     value_range: tuple[float, float],
     input_name: str | None,
     output_name: str | None,
-    build_int8: bool,
+    int8_policy: Int8Policy,
 ) -> Backend:
     threads = settings.threads
     if name == "torch":
@@ -169,14 +179,14 @@ def _open(
     if name == "onnx":
         return fp32
     kind = "onnx-int8"
-    if not build_int8 and not derived.exists(root, entry.sha256, kind):
-        raise BackendUnavailableError("no INT8 build cached (force --backend onnx-int8 once to build and check it)")
+    if int8_policy == "cached" and not derived.exists(root, entry.sha256, kind):
+        raise BackendUnavailableError("no INT8 build cached (`python -m animegan prepare` builds and checks it)")
     int8 = derived.cached(root, entry.sha256, kind, lambda dst: derived.quantize_int8(
         fp32_path, dst, value_range, fp32, lambda p: onnx(p, kind)))
-    if not int8.record.get("passed"):
-        msg = (f"the INT8 model of {entry.file!r} fails the quality guard "
-               f"(PSNR {int8.record.get('psnr_min')} dB, SSIM {int8.record.get('ssim_min')}; {int8.record.get('guard')})")
-        if not build_int8:
+    unusable = derived.int8_unusable(int8.record)
+    if unusable and int8_policy != "prepare":
+        msg = f"the INT8 model of {entry.file!r} {unusable}"
+        if int8_policy == "cached":
             raise BackendUnavailableError(msg)
         log.warning("%s; using it because it was asked for", msg)
     return onnx(int8.path, kind)

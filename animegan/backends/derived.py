@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,14 @@ import numpy.typing as npt
 
 from ..errors import BackendUnavailableError
 from ..quality import MIN_PSNR, MIN_SSIM, psnr, ssim
+from ..resample import resize
 from ..settings import REPO_ROOT
 from ..weights import sha256_of
 from . import Backend, FloatArray
 
 log = logging.getLogger(__name__)
 
-RECIPE = 2
+RECIPE = 3
 """Bump when the export or quantization recipe changes: older derived files are then ignored."""
 CALIBRATION_DIR = REPO_ROOT / "examples"
 """Real photos shipped with the project: INT8 calibration and the build-time quality guard."""
@@ -40,6 +42,10 @@ KEEP_FP32_FIRST, KEEP_FP32_LAST = 5, 2
 """Convolutions left in fp32 at each end of the graph. In the v2 generator these are block_a/block_b
 (near the raw pixels) and the full-resolution 7×7 and output convolutions: quantizing them too drops
 SSIM against fp32 from 0.99 to 0.93 (see README, "Speed")."""
+MIN_INT8_SPEEDUP = 1.05
+"""``auto`` takes an INT8 build only if it ran at least this much faster than fp32 when it was built."""
+SPEED_SIDE, SPEED_RUNS = 384, 3
+"""The build-time speed check: one example photo at this size, runs alternated with fp32, medians."""
 EXPORT_ATOL = 1e-2
 """Largest |ONNX − PyTorch| accepted for an fp32 export (values in [-1, 1])."""
 
@@ -184,19 +190,24 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
     convolutions: normalizations and activations stay fp32, and so do the first
     :data:`KEEP_FP32_FIRST` and last :data:`KEEP_FP32_LAST` convolutions), calibrated on the example photos.
 
-    Then the quality guard: the INT8 model against ``run_fp32`` on the same photos; returns the
-    record facts (``psnr_min``, ``ssim_min``, ``passed``).
+    Then the quality guard (the INT8 model against ``run_fp32`` on the same photos) and the speed
+    check; returns the record facts (``psnr_min``, ``ssim_min``, ``passed``, ``speedup``).
     """
+    import onnx
+    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    (model_input,) = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()
+    input_name, fixed = model_input.name, model_input.shape[1:3]
     lo, hi = value_range
-    images = calibration_images()
-    feeds = [(img * (hi - lo) + lo)[None].astype(np.float32) for img in images]
-    import onnx
-    import onnxruntime as ort
 
-    input_name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    def feed(img: npt.NDArray[np.float32]) -> FloatArray:
+        if all(isinstance(d, int) for d in fixed):  # a fixed-size model gets the photo resized to its size
+            img = resize(img, *fixed)
+        return (img * (hi - lo) + lo)[None].astype(np.float32)
+
+    feeds = [feed(img) for img in calibration_images()]
     convs = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node if n.op_type == "Conv"]
     quantized = convs[KEEP_FP32_FIRST:len(convs) - KEEP_FP32_LAST]
 
@@ -224,4 +235,30 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
     facts = {"psnr_min": round(min(psnrs), 2), "ssim_min": round(min(ssims), 4)}
     passed = facts["psnr_min"] >= MIN_PSNR and facts["ssim_min"] >= MIN_SSIM
     guard = f"PSNR ≥ {MIN_PSNR} dB and SSIM ≥ {MIN_SSIM} vs fp32 on {len(feeds)} photos"
-    return {**facts, "passed": passed, "guard": guard, "quantized_convs": len(quantized), "convs": len(convs)}
+    timing = feed(calibration_images(SPEED_SIDE)[0])
+    return {**facts, "passed": passed, "guard": guard, "quantized_convs": len(quantized), "convs": len(convs),
+            "speedup": speedup(run_fp32, int8, timing), "speed_check": f"{SPEED_SIDE} px, median of {SPEED_RUNS}"}
+
+
+def speedup(baseline: Backend, candidate: Backend, x: FloatArray, runs: int = SPEED_RUNS) -> float:
+    """``baseline`` time ÷ ``candidate`` time on ``x``: runs alternated after a warm-up, medians
+    (alternating keeps the ratio fair when the machine is busy)."""
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for backend in (baseline, candidate):
+        backend.run(x)
+    for _ in range(runs):
+        for i, backend in enumerate((baseline, candidate)):
+            start = time.perf_counter()
+            backend.run(x)
+            times[i].append(time.perf_counter() - start)
+    return round(float(np.median(times[0]) / np.median(times[1])), 2)
+
+
+def int8_unusable(record: dict[str, Any]) -> str | None:
+    """Why ``auto`` must not take this INT8 build (failed the quality guard, or not faster), or None."""
+    if not record.get("passed"):
+        return (f"fails the quality guard (PSNR {record.get('psnr_min')} dB, SSIM {record.get('ssim_min')}; "
+                f"{record.get('guard')})")
+    if record.get("speedup", 0.0) < MIN_INT8_SPEEDUP:
+        return f"is not faster than fp32 here ({record.get('speedup')}× when built; {record.get('speed_check')})"
+    return None

@@ -79,7 +79,8 @@ def test_install_steps_match_the_makefile() -> None:
 
 def run_prepare(weights: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ANIMEGAN_WEIGHTS_PATH": weights, "ANIMEGAN_DOWNLOAD_DIR": str(tmp_path / "dl"),
-           "ANIMEGAN_PREVIEW_DIR": str(PREVIEW_CACHE), "ANIMEGAN_THREADS": "2", "PYTHONPATH": str(REPO)}
+           "ANIMEGAN_PREVIEW_DIR": str(PREVIEW_CACHE), "ANIMEGAN_MODEL_CACHE_DIR": str(PREVIEW_CACHE.parent / "model-cache"),
+           "ANIMEGAN_THREADS": "2", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "docker/prepare.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -94,3 +95,5 @@ def test_build_step_passes_with_the_shipped_weights(tmp_path: Path) -> None:
     done = run_prepare(WEIGHTS_PATH, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"weights verified; {len(STYLES)} style previews ready" in done.stderr
+    assert "style 'hayao': INT8: PSNR ≥" in done.stderr, "the image must carry the checked INT8 model of the default style"
+    assert "style 'paprika': fp32 only" in done.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from animegan import Engine, Settings
 from animegan.backends import BackendUnavailableError
+from animegan.backends.derived import int8_unusable
 from animegan.cli import main as cli_main
 from animegan.imageio import decode
 from animegan.quality import MIN_PSNR, MIN_SSIM, psnr, ssim
@@ -108,9 +109,33 @@ def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, phot
     report = "\n".join(f"{n:40} PSNR {p:6.2f} dB  SSIM {s:.4f}" for n, p, s in rows)
     (artifacts / "int8_vs_fp32.txt").write_text(report)
     all_pass = all(p >= MIN_PSNR and s >= MIN_SSIM for _, p, s in rows)
-    record = next(engine.settings.model_cache_dir.glob("*-onnx-int8-r*.json"))
-    passed_at_build = json.loads(record.read_text())["passed"]
+    record = json.loads(next(engine.settings.model_cache_dir.glob("*-onnx-int8-r*.json")).read_text())
+    passed_at_build = record["passed"]
     auto = Engine(engine.settings).stylizer(style).backend.name
-    assert auto == ("onnx-int8" if passed_at_build else "onnx")
+    assert auto == ("onnx" if int8_unusable(record) else "onnx-int8")
     if passed_at_build:
         assert all_pass, f"INT8 passed its build-time guard but fails on real photos (worst {worst}):\n{report}"
+
+
+def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path)
+    for key, value in (("ANIMEGAN_WEIGHTS_PATH", WEIGHTS_PATH), ("ANIMEGAN_MODEL_CACHE_DIR", str(settings.model_cache_dir))):
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["prepare", "--style", "cute", "paprika", "--json"]) == 0
+        rows = {r["style"]: r for r in json.loads(capsys.readouterr().out)}
+        (built,) = settings.model_cache_dir.glob("*-onnx-int8-r*.onnx")
+        mtime = built.stat().st_mtime_ns
+        assert cli_main(["prepare", "--style", "cute"]) == 0
+        assert built.stat().st_mtime_ns == mtime, "a second prepare must reuse the cached build"
+        assert cli_main(["prepare", "--style", "no_such_style"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert not rows["paprika"]["int8_used"] and "fp32 only" in rows["paprika"]["note"]
+    record = json.loads(built.with_suffix(".json").read_text())
+    assert record["passed"] and record["speedup"] > 0
+    auto = Engine(settings).stylizer("cute").backend.name
+    assert rows["cute"]["int8_used"] == (auto == "onnx-int8") == (int8_unusable(record) is None), (rows, record)

@@ -38,3 +38,27 @@ def test_ssim_psnr_order(noise: float) -> None:
     assert psnr(a, a) == float("inf")
     assert 0 < ssim(a, b) < 1
     assert psnr(a, b) == pytest.approx(-20 * np.log10(noise), abs=1.5)
+
+
+@pytest.mark.parametrize(("record", "usable"), [
+    ({"passed": True, "speedup": 1.3}, True),
+    ({"passed": True, "speedup": 0.86}, False),  # White-box measured slower in INT8: auto must keep fp32
+    ({"passed": False, "speedup": 1.6}, False),
+    ({"passed": True}, False),  # a record without a speed check is not trusted
+])
+def test_auto_takes_an_int8_build_only_if_it_passed_and_was_faster(record: dict[str, object], usable: bool) -> None:
+    from animegan.backends.derived import int8_unusable
+
+    assert (int8_unusable(record) is None) is usable
+
+
+def test_int8_is_offered_only_for_architectures_where_it_was_measured_to_pay_off() -> None:
+    from animegan.backends import candidates
+    from animegan.settings import MANIFEST_PATH
+    from animegan.weights import load_manifest
+
+    entries = {e.id: e for e in load_manifest(MANIFEST_PATH).values()}
+    assert candidates(entries["animeganv2_hayao"]) == ["onnx-int8", "onnx", "torch"]
+    assert candidates(entries["animeganv3_shinkai37"]) == ["onnx-int8", "onnx"]
+    assert candidates(entries["animeganv1_paprika"]) == ["onnx"]
+    assert candidates(entries["whitebox_cartoon"]) == ["onnx"]

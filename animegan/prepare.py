@@ -1,0 +1,63 @@
+"""``python -m animegan prepare``: build every style's fast models once, before the first request.
+
+``auto`` never builds an INT8 model by itself (about a minute for ``hayao``), so a first-time user
+would get fp32. This builds the derived models (the ONNX export of a PyTorch generator, the INT8
+quantization with its quality guard and speed check) into the model cache; later runs reuse them.
+``make run`` and the Docker image run it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .backends import candidates, open_style_backend
+from .backends.derived import int8_unusable
+from .backends.onnx_backend import OnnxBackend
+from .errors import AnimeGANError
+from .pipeline import Engine
+from .styles import STYLES
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` found for one style: whether ``auto`` will run its INT8 model, and why."""
+
+    style: str
+    int8_used: bool
+    note: str
+    failed: bool = False
+    """The style's weights or a build failed (``note`` says why)."""
+
+
+def prepare_style(engine: Engine, style_id: str) -> Prepared:
+    """Build (or find cached) the style's INT8 model and report whether ``auto`` will take it.
+
+    Raises WeightsError if the style's weights are missing or corrupt, BackendUnavailableError if a build fails.
+    """
+    spec = STYLES.get(style_id)
+    path, entry = engine.weights.resolve(spec.weights), engine.weights.entry(spec.weights)
+    if "onnx-int8" not in candidates(entry):
+        return Prepared(style_id, False, f"fp32 only: no INT8 path for {entry.arch} models (README, Speed)")
+    backend = open_style_backend("onnx-int8", path, entry, engine.settings, spec.value_range, spec.input_name,
+                                 spec.output_name, int8="prepare")
+    assert isinstance(backend, OnnxBackend)
+    record = json.loads(backend.path.with_suffix(".json").read_text())
+    why_not = int8_unusable(record)
+    facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {record['speedup']}× fp32 speed"
+    return Prepared(style_id, why_not is None, f"INT8 {why_not}" if why_not else f"INT8: {facts}")
+
+
+def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None) -> Iterator[Prepared]:
+    """:func:`prepare_style` for each style (default: every style whose weights are here); a style that
+    fails is reported in its note and the others go on."""
+    if style_ids is None:
+        ids = [s.spec.id for s in engine.styles() if s.available]
+    else:
+        ids = [STYLES.get(style_id).id for style_id in style_ids]  # an unknown id is a usage error, before any build
+    for style_id in ids:
+        try:
+            yield prepare_style(engine, style_id)
+        except AnimeGANError as err:
+            yield Prepared(style_id, False, f"not prepared: {err}", failed=True)
