@@ -4,14 +4,19 @@ The models are the real ``realesrgan`` / ``basicsr`` architectures (``SRVGGNetCo
 run through ``realesrgan.RealESRGANer``'s own pre-pad / tile / post-process code; their weights come
 only from our manifest (SHA-256 verified, ``torch.load(weights_only=True)``), never from a URL.
 
-Geometry: every model here is natively ×4 (×2 for x2plus). To reach a factor ``k`` below the native
-scale, the model runs at its native scale and the result is area-downscaled by ``native / k``, which is
-what Real-ESRGAN's ``outscale`` does. The image is processed in horizontal bands with context rows, so
-the native-scale intermediate never exists for the whole image: memory is bounded by the band budget
+Runtime: each network runs in onnxruntime through an ONNX model derived locally from the verified
+weights (``backends.derived``: built once, checked against PyTorch, cached by the source's SHA-256);
+PyTorch is the fallback when onnxruntime is missing or the export fails (logged).
+
+Geometry: every model here is natively ×4 (×2 for x2plus). ×2 from a ×4 SRVGGNetCompact runs a folded ×2
+network (:func:`fold_x2`), equal to "×4, then a 2×2 area average" without computing the ×4 image. Any other
+factor ``k`` below the native scale runs at the native scale and is area-downscaled by ``native / k``, which
+is what Real-ESRGAN's ``outscale`` does. The image is processed in horizontal bands with context rows, so
+the network-scale intermediate never exists for the whole image: memory is bounded by the band budget
 plus the result itself. Because ``k`` is an integer, every band edge falls on a pixel edge at both
 scales and the banded result equals the one-piece result.
 
-torch, basicsr and realesrgan are imported on first use only.
+torch, basicsr, realesrgan and onnxruntime are imported on first use only.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import importlib.util
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import cv2
@@ -50,7 +57,7 @@ tile seams are invisible (tiled vs untiled ≥ 40 dB PSNR, see tests)."""
 PRE_PAD = 10
 """RealESRGANer's reflect padding at the bottom/right edge against border artefacts (its default)."""
 BAND_BYTES = 192 << 20
-"""Budget of one band's native-scale output (float32 RGB); bands are cut to stay below it."""
+"""Budget of one band's network-scale output (float32 RGB); bands are cut to stay below it."""
 MIN_SIDE = 16
 """Smaller inputs are edge-padded to this size first (reflect padding needs some pixels)."""
 
@@ -131,9 +138,10 @@ def model_factor(processing: tuple[int, int], target: tuple[int, int], native: i
     return max(1, min(native, math.ceil(ratio - 1e-9)))
 
 
-def bands(height: int, width: int, native: int, budget_bytes: int = BAND_BYTES) -> list[tuple[int, int]]:
-    """Row ranges ``[y0, y1)`` covering ``height`` so one band's native-scale float32 RGB output fits ``budget_bytes``."""
-    row_bytes = 12 * native * native * (width + PRE_PAD)
+def bands(height: int, width: int, scale: int, budget_bytes: int = BAND_BYTES) -> list[tuple[int, int]]:
+    """Row ranges ``[y0, y1)`` covering ``height`` so one band's float32 RGB output at the network's ``scale``
+    fits ``budget_bytes``."""
+    row_bytes = 12 * scale * scale * (width + PRE_PAD)
     rows = max(1, budget_bytes // row_bytes - 2 * TILE_PAD)
     n = -(-height // rows)
     # equal bands: no thin last band whose context would cost more than its rows
@@ -171,7 +179,11 @@ def gradient_energy(rgb: RGB) -> float:
     return float(cv2.Laplacian(luma, cv2.CV_32F).var())
 
 
-# ---- the model ------------------------------------------------------------------------------------
+# ---- the networks ---------------------------------------------------------------------------------
+
+Net = Callable[["torch.Tensor"], "torch.Tensor"]
+"""One network on one tile: 1×3×h×w float32 NCHW in [0, 1] → 1×3×(h·s)×(w·s) (s: the network's scale)."""
+Runtime = Literal["onnxruntime", "torch"]
 
 
 def _quiet_print(*values: object) -> None:
@@ -195,8 +207,8 @@ def _upsampler_class() -> type:
         instance per call: it keeps the call's tensors on ``self``.
         """
 
-        def __init__(self, model: object, scale: int, tile: int) -> None:
-            self.scale = scale
+        def __init__(self, model: Net, native: int, scale: int, tile: int) -> None:
+            self.native, self.out_scale = native, scale
             self.tile_size = tile
             self.tile_pad = TILE_PAD
             self.pre_pad = PRE_PAD
@@ -206,44 +218,150 @@ def _upsampler_class() -> type:
             self.model = model
 
         def run(self, rgb_hwc: RGB) -> RGB:
-            """h×w×3 float32 RGB in [0, 1] → (h·scale)×(w·scale)×3, through pre_process / tile_process / post_process."""
+            """h×w×3 float32 RGB in [0, 1] → clamped (h·scale)×(w·scale)×3 (a strided view, not a copy)."""
+            # mod padding is for what the weights need (×2/×1 RRDBNet unshuffle pixels), not for a folded ×2
+            self.scale = self.native
             self.pre_process(rgb_hwc)
-            if self.tile_size > 0:
+            self.scale = self.out_scale
+            if 0 < self.tile_size < max(self.img.shape[2:]):
                 self.tile_process()
-            else:
+            else:  # one tile covers it: skip tile_process's zero-filled canvas and copy
                 self.process()
             out = self.post_process()[0].clamp_(0, 1).permute(1, 2, 0).numpy()
             self.img = self.output = None
-            return np.ascontiguousarray(out, dtype=np.float32)
+            return out
 
     return BoundUpsampler
 
 
-def build_model(spec: UpscalerSpec) -> nn.Module:
-    """The spec's network from the real ``realesrgan`` / ``basicsr`` classes (random weights)."""
+def build_model(spec: UpscalerSpec, scale: int | None = None) -> nn.Module:
+    """The spec's network from the real ``realesrgan`` / ``basicsr`` classes (random weights).
+
+    ``scale`` below the native one (SRVGGNetCompact only) builds the folded network of :func:`fold_x2`.
+    """
     if spec.arch == "srvgg_compact":
         from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 
-        return SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=spec.blocks, upscale=spec.scale,
+        return SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=spec.blocks, upscale=scale or spec.scale,
                                act_type="prelu")
     from basicsr.archs.rrdbnet_arch import RRDBNet
 
     return RRDBNet(num_in_ch=3, num_out_ch=3, scale=spec.scale, num_feat=64, num_block=spec.blocks, num_grow_ch=32)
 
 
-class _CountedModel:
-    """Calls the shared model on one tile, reports progress, and turns its RuntimeError into ours
-    (RealESRGANer's tile loop would print a RuntimeError and carry on with a stale tile)."""
+def fold_x2(state: dict[str, torch.Tensor], blocks: int) -> dict[str, torch.Tensor]:
+    """A ×4 SRVGGNetCompact state dict → the ×2 network equal to "×4, then a 2×2 box average" (INTER_AREA by 2).
 
-    def __init__(self, model: nn.Module, spec: UpscalerSpec, total: int, progress: Progress) -> None:
-        self.model, self.spec, self.total, self.progress = model, spec, total, progress
-        self.done = 0
+    Both parts of the output are linear in the last convolution: PixelShuffle(4) puts channel c·16 + a·4 + b
+    at sub-pixel (a, b), so the ×2 pixel (p, q) is the mean of channels with a ∈ {2p, 2p+1}, b ∈ {2q, 2q+1}
+    (the 48 output channels become 12, for PixelShuffle(2)); the nearest ×4 base averages to the nearest ×2.
+    """
+    last = f"body.{2 * blocks + 2}"
+    folded = dict(state)
+    for key in (f"{last}.weight", f"{last}.bias"):
+        t = state[key]  # channel index c·16 + (2p + r)·4 + (2q + s) = (c, p, r, q, s)
+        folded[key] = t.reshape(3, 2, 2, 2, 2, *t.shape[1:]).mean(dim=(2, 4)).reshape(12, *t.shape[1:])
+    return folded
+
+
+def _torch_net(model: nn.Module) -> Net:
+    import torch
+
+    # fp32 always (half is useless on a CPU); channels_last runs these 3×3 convolutions faster on CPU.
+    model = model.to(memory_format=torch.channels_last)
+    return lambda x: model(x.contiguous(memory_format=torch.channels_last))
+
+
+class _OrtNet:
+    """An onnxruntime session as a :data:`Net` (``run`` is thread-safe in onnxruntime)."""
+
+    def __init__(self, session: object) -> None:
+        self.session = session
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
         try:
-            y = self.model(x.contiguous(memory_format=torch.channels_last))
+            (y,) = self.session.run(None, {"x": np.ascontiguousarray(x.numpy())})  # type: ignore[attr-defined]
+        except Exception as err:  # onnxruntime's Fail/InvalidArgument/RuntimeException are not RuntimeError
+            raise RuntimeError(str(err)) from err
+        return torch.from_numpy(y)
+
+
+def _export(model: nn.Module, dst: Path) -> dict[str, object]:
+    """Export an upscaling network (NCHW, dynamic H×W) and check it against PyTorch on a real photo."""
+    import torch
+
+    from .backends import derived
+
+    x = torch.from_numpy(np.ascontiguousarray(derived.calibration_images(side=96)[0].transpose(2, 0, 1)[None]))
+    dim_h, dim_w = derived.image_dims(min_side=16)
+    err = derived.export_checked(model, (x,), ["x"], ["y"], {"x": {2: dim_h, 3: dim_w}}, dst)
+    return {"max_abs_err": err, "input": "nchw, [0, 1]"}
+
+
+def _ort_net(model: nn.Module, source_sha256: str, kind: str, settings: Settings) -> Net:
+    """``model`` through its cached ONNX export. Raises ImportError or BackendUnavailableError/WeightsError."""
+    import onnxruntime  # noqa: F401 (missing: the caller falls back to torch)
+
+    from .backends import derived
+    from .backends.onnx_backend import open_session
+
+    found = derived.cached(settings.model_cache_dir, source_sha256, kind, lambda dst: _export(model, dst))
+    return _OrtNet(open_session(found.path, settings.threads))
+
+
+class Networks:
+    """The loaded networks of one upscaler, by output scale: the native one, and for a ×4 SRVGGNetCompact
+    also the folded ×2 (built on first use). Each runs in onnxruntime through an ONNX model derived from
+    the verified weights and cached, or in PyTorch if onnxruntime is missing or the export fails."""
+
+    def __init__(self, spec: UpscalerSpec, state: dict[str, torch.Tensor], source_sha256: str, settings: Settings) -> None:
+        self.spec, self.source_sha256, self.settings = spec, source_sha256, settings
+        self._state = state
+        self._nets: dict[int, tuple[Net, Runtime]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        """Output scales a network exists for."""
+        return (2, 4) if self.spec.arch == "srvgg_compact" and self.spec.scale == 4 else (self.spec.scale,)
+
+    def get(self, scale: int) -> tuple[Net, Runtime]:
+        """The network producing ``scale`` (one of :attr:`scales`) and where it runs; loaded once."""
+        with self._lock:
+            if scale not in self._nets:
+                self._nets[scale] = self._load(scale)
+            return self._nets[scale]
+
+    def _load(self, scale: int) -> tuple[Net, Runtime]:
+        folded = scale != self.spec.scale
+        model = build_model(self.spec, scale)
+        state = fold_x2(self._state, self.spec.blocks) if folded else self._state
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise WeightsError(f"{self.spec.weights} does not fit upscaler {self.spec.id!r} ({self.spec.arch}): {err}") from err
+        model = model.float().eval().requires_grad_(False)
+        kind = f"onnx-x{scale}" if folded else "onnx"
+        try:
+            return _ort_net(model, self.source_sha256, kind, self.settings), "onnxruntime"
+        except (ImportError, AnimeGANError) as err:
+            log.warning("upscaler %s ×%d runs in PyTorch (slower): %s", self.spec.id, scale, err)
+            return _torch_net(model), "torch"
+
+
+class _CountedModel:
+    """Calls the network on one tile, reports progress, and turns its RuntimeError into ours
+    (RealESRGANer's tile loop would print a RuntimeError and carry on with a stale tile)."""
+
+    def __init__(self, net: Net, spec: UpscalerSpec, total: int, progress: Progress) -> None:
+        self.net, self.spec, self.total, self.progress = net, spec, total, progress
+        self.done = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            y = self.net(x)
         except RuntimeError as err:
             raise UpscaleError(
                 f"upscaler {self.spec.id!r} failed on a {x.shape[3]}×{x.shape[2]} px tile ({err}); "
@@ -254,15 +372,25 @@ class _CountedModel:
         return y
 
 
+@dataclass(frozen=True)
 class Upscaler:
-    """A loaded upscaler model. Safe to call from many threads at once (per-call state is per call)."""
+    """A loaded upscaler. Safe to call from many threads at once (per-call state is per call)."""
 
-    def __init__(self, spec: UpscalerSpec, model: nn.Module, tile: int, band_bytes: int = BAND_BYTES) -> None:
-        self.spec = spec
-        self.model = model
-        self.tile = tile
-        """Tile side in input pixels; 0 runs each band in one piece."""
-        self.band_bytes = band_bytes
+    spec: UpscalerSpec
+    networks: Networks
+    tile: int
+    """Tile side in input pixels; 0 runs each band in one piece."""
+    band_bytes: int = BAND_BYTES
+
+    def network_scale(self, factor: int) -> int:
+        """The network used for ``factor``: the folded ×2 when there is one, else the native scale."""
+        return factor if factor in self.networks.scales else self.spec.scale
+
+    def runtime(self, factor: int) -> str:
+        """Where ``factor`` runs, e.g. ``"onnxruntime ×2 (folded)"`` (loads that network)."""
+        scale = self.network_scale(factor)
+        where = self.networks.get(scale)[1]
+        return f"{where} ×{scale}" + (" (folded)" if scale != self.spec.scale else "")
 
     def __call__(self, rgb: RGB, factor: int, progress: Progress = no_progress) -> RGB:
         """h×w×3 float32 RGB in [0, 1] → (h·factor)×(w·factor)×3 float32 in [0, 1], for 1 ≤ factor ≤ native scale.
@@ -274,31 +402,34 @@ class Upscaler:
         native = self.spec.scale
         if not 1 <= factor <= native:
             raise InvalidOptionError(f"upscale factor {factor} must be between 1 and {native} for upscaler {self.spec.id!r}")
+        scale = self.network_scale(factor)
+        net = self.networks.get(scale)[0]
         h, w = rgb.shape[:2]
         ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
         if ph or pw:
             rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
         hp, wp = rgb.shape[:2]
         plan = []
-        for y0, y1 in bands(hp, wp, native, self.band_bytes):
+        for y0, y1 in bands(hp, wp, scale, self.band_bytes):
             c0, c1 = max(0, y0 - TILE_PAD), min(hp, y1 + TILE_PAD)
             plan.append((y0, y1, c0, c1, effective_tile(c1 - c0, wp, self.tile)))
         total = sum(tile_count(c1 - c0, wp, tile, native) for _, _, c0, c1, tile in plan)
-        counted = _CountedModel(self.model, self.spec, total, progress)
+        counted = _CountedModel(net, self.spec, total, progress)
         out = np.empty((hp * factor, wp * factor, 3), np.float32)
         upsampler_class = _upsampler_class()
         with torch.inference_mode():
             for y0, y1, c0, c1, tile in plan:
-                native_out = upsampler_class(counted, native, tile).run(rgb[c0:c1])
-                core = native_out[(y0 - c0) * native:(y1 - c0) * native]
-                if factor != native:
-                    core = cv2.resize(core, (wp * factor, (y1 - y0) * factor), interpolation=cv2.INTER_AREA)
+                scaled = upsampler_class(counted, native, scale, tile).run(rgb[c0:c1])
+                core = scaled[(y0 - c0) * scale:(y1 - c0) * scale]
+                if factor != scale:
+                    core = cv2.resize(np.ascontiguousarray(core), (wp * factor, (y1 - y0) * factor),
+                                      interpolation=cv2.INTER_AREA)
                 out[y0 * factor:y1 * factor] = core
         return out[:h * factor, :w * factor]
 
 
 def load_upscaler(spec: UpscalerSpec, store: WeightStore, settings: Settings) -> Upscaler:
-    """Build the spec's network and load its verified weights (strict, weights-only, fp32, CPU).
+    """Load the spec's verified weights (strict, weights-only, fp32, CPU) and its native network.
 
     Raises WeightsMissingError / WeightsChecksumError, or WeightsError if the file does not fit the network.
     """
@@ -308,17 +439,11 @@ def load_upscaler(spec: UpscalerSpec, store: WeightStore, settings: Settings) ->
     entry = store.entry(spec.weights)
     if entry.arch != spec.arch:
         raise WeightsError(f"upscaler {spec.id!r} needs an {spec.arch!r} file; the manifest has {entry.file!r} as {entry.arch!r}")
-    set_torch_threads(settings.threads)
-    model = build_model(spec)
-    try:
-        model.load_state_dict(load_state_dict(path), strict=True)
-    except RuntimeError as err:
-        raise WeightsError(f"{path.name} does not fit upscaler {spec.id!r} ({spec.arch}): {err}") from err
-    import torch
-
-    # fp32 always (half is useless on a CPU); channels_last runs these 3×3 convolutions faster on CPU.
-    model = model.float().eval().requires_grad_(False).to(memory_format=torch.channels_last)
-    return Upscaler(spec, model, tile=min(settings.tile_size, spec.max_tile))
+    assert entry.sha256 is not None  # resolve() only returns verified files
+    set_torch_threads(settings.threads)  # RealESRGANer pads and slices with torch
+    networks = Networks(spec, load_state_dict(path), entry.sha256, settings)
+    networks.get(spec.scale)
+    return Upscaler(spec, networks, tile=min(settings.tile_size, spec.max_tile))
 
 
 def packages_missing() -> list[str]:

@@ -123,31 +123,23 @@ def _read_record(path: Path, record_path: Path, source_sha256: str) -> Derived |
 # ---- ONNX export of the PyTorch generators ----------------------------------------------------
 
 
-def export_onnx(generator: Any, dst: Path, with_stats: bool = False) -> dict[str, Any]:
-    """Export an NCHW generator as an NHWC ONNX graph with dynamic height and width.
+def image_dims(min_side: int = 32) -> tuple[Any, Any]:
+    """``torch.export.Dim`` objects for a dynamic image height and width."""
+    import torch
 
-    ``with_stats`` exports ``(x, given, mix) → (y, stats)`` (see ``Generator.forward_with_stats``)
-    instead of ``x → y``. The export is checked in onnxruntime against PyTorch on a real photo;
-    returns the record facts (``max_abs_err``). Raises BackendUnavailableError if it disagrees.
+    return torch.export.Dim("height", min=min_side, max=16384), torch.export.Dim("width", min=min_side, max=16384)
+
+
+def export_checked(model: Any, args: tuple[Any, ...], names: list[str], outputs: list[str], shapes: Any,
+                   dst: Path) -> float:
+    """``torch.onnx.export(dynamo=True)`` of an eval-mode ``model`` to ``dst``, then run once in onnxruntime
+    on ``args`` against PyTorch: returns the largest |ONNX − PyTorch|.
+
+    Raises BackendUnavailableError if the exporter returns nothing or the error exceeds :data:`EXPORT_ATOL`.
     """
     import torch
 
-    from ..archs.animeganv2 import NORM_LAYERS
-    from ..archs.layout import Nhwc, NhwcWithStats
-
-    generator = generator.eval()
-    x = torch.from_numpy(calibration_images(side=128)[0][None] * 2 - 1)
-    dim_h, dim_w = torch.export.Dim("height", min=32, max=16384), torch.export.Dim("width", min=32, max=16384)
     with torch.inference_mode():
-        if with_stats:
-            model: torch.nn.Module = NhwcWithStats(generator).eval()
-            given, mix = torch.zeros(NORM_LAYERS, 2), torch.tensor(0.0)
-            args: tuple[torch.Tensor, ...] = (x, given, mix)
-            names, outputs = ["x", "given", "mix"], ["y", "stats"]
-            shapes: Any = {"x": {1: dim_h, 2: dim_w}, "given": None, "mix": None}
-        else:
-            model, args, names, outputs = Nhwc(generator).eval(), (x,), ["x"], ["y"]
-            shapes = {"x": {1: dim_h, 2: dim_w}}
         expected = model(*args)
     program = torch.onnx.export(model, args, dynamo=True, dynamic_shapes=shapes, input_names=names,
                                 output_names=outputs, optimize=True, verbose=False)
@@ -162,6 +154,34 @@ def export_onnx(generator: Any, dst: Path, with_stats: bool = False) -> dict[str
     err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
     if err > EXPORT_ATOL:
         raise BackendUnavailableError(f"the ONNX export differs from PyTorch by {err:.3g} (> {EXPORT_ATOL}); use --backend torch")
+    return err
+
+
+def export_onnx(generator: Any, dst: Path, with_stats: bool = False) -> dict[str, Any]:
+    """Export an NCHW generator as an NHWC ONNX graph with dynamic height and width.
+
+    ``with_stats`` exports ``(x, given, mix) → (y, stats)`` (see ``Generator.forward_with_stats``)
+    instead of ``x → y``. The export is checked in onnxruntime against PyTorch on a real photo;
+    returns the record facts (``max_abs_err``). Raises BackendUnavailableError if it disagrees.
+    """
+    import torch
+
+    from ..archs.animeganv2 import NORM_LAYERS
+    from ..archs.layout import Nhwc, NhwcWithStats
+
+    generator = generator.eval()
+    x = torch.from_numpy(calibration_images(side=128)[0][None] * 2 - 1)
+    dim_h, dim_w = image_dims()
+    if with_stats:
+        model: torch.nn.Module = NhwcWithStats(generator).eval()
+        given, mix = torch.zeros(NORM_LAYERS, 2), torch.tensor(0.0)
+        args: tuple[torch.Tensor, ...] = (x, given, mix)
+        names, outputs = ["x", "given", "mix"], ["y", "stats"]
+        shapes: Any = {"x": {1: dim_h, 2: dim_w}, "given": None, "mix": None}
+    else:
+        model, args, names, outputs = Nhwc(generator).eval(), (x,), ["x"], ["y"]
+        shapes = {"x": {1: dim_h, 2: dim_w}}
+    err = export_checked(model, args, names, outputs, shapes, dst)
     return {"max_abs_err": err, "with_stats": with_stats}
 
 

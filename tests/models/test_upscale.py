@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import re
+import sys
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
@@ -19,7 +21,17 @@ from animegan import Engine, Picture, StylizeOptions, decode, encode
 from animegan.errors import InvalidOptionError
 from animegan.imageio import to_pil
 from animegan.resample import resize
-from animegan.upscale import UPSCALERS, UpscaleError, Upscaler, bands, effective_tile, gradient_energy, tile_count
+from animegan.upscale import (
+    UPSCALERS,
+    UpscaleError,
+    bands,
+    build_model,
+    effective_tile,
+    fold_x2,
+    gradient_energy,
+    load_upscaler,
+    tile_count,
+)
 from tests.conftest import make_settings, psnr
 
 NOT_HERE = {"x2plus": "RealESRGAN_x2plus.pth is not in ../shared/weights (see upscale/PROVENANCE.md)"}
@@ -121,8 +133,8 @@ def test_processing_downscaled_then_upscaled(engine: Engine, photos: Path) -> No
 
 def test_tiled_matches_untiled(engine: Engine, stylized: np.ndarray, artifacts: Path) -> None:
     up = engine.upscalers.get("animevideov3")
-    whole = Upscaler(up.spec, up.model, tile=0)(stylized, 4)
-    tiled = Upscaler(up.spec, up.model, tile=32)(stylized, 4)  # 2×2 tiles of 53 px: a vertical and a horizontal seam
+    whole = replace(up, tile=0)(stylized, 4)
+    tiled = replace(up, tile=32)(stylized, 4)  # 2×2 tiles of 53 px: a vertical and a horizontal seam
     save(artifacts, whole=whole, tiled=tiled)
     score = psnr(whole, tiled)
     assert score >= 40, f"tiled vs untiled PSNR {score:.1f} dB, max |diff| {np.abs(whole - tiled).max():.4f}"
@@ -132,10 +144,12 @@ def test_tiled_matches_untiled(engine: Engine, stylized: np.ndarray, artifacts: 
 def test_bands_match_one_piece(engine: Engine, stylized: np.ndarray, factor: int) -> None:
     """Bands (memory bound) are exact: integer factors put every band edge on a pixel edge."""
     up = engine.upscalers.get("animevideov3")
-    one = Upscaler(up.spec, up.model, tile=0)(stylized, factor)
-    banded = Upscaler(up.spec, up.model, tile=0, band_bytes=12 * 16 * 106 * 75)(stylized, factor)  # 3 bands
+    scale = up.network_scale(factor)  # the folded ×2 network for ×2, the ×4 one for ×3
+    budget = 12 * scale * scale * 106 * 75
+    one = replace(up, tile=0)(stylized, factor)
+    banded = replace(up, tile=0, band_bytes=budget)(stylized, factor)
     assert banded.shape == one.shape
-    assert len(bands(80, 96, 4, 12 * 16 * 106 * 75)) == 3
+    assert len(bands(80, 96, scale, budget)) == 3
     assert np.abs(banded - one).max() < 1e-4
 
 
@@ -153,7 +167,7 @@ def test_sharper_than_bicubic_with_the_same_colours(engine: Engine, stylized: np
 def test_progress_reports_every_tile(engine: Engine, stylized: np.ndarray) -> None:
     up = engine.upscalers.get(None)
     calls: list[tuple[float, str]] = []
-    Upscaler(up.spec, up.model, tile=32)(stylized, 2, progress=lambda f, m: calls.append((f, m)))
+    replace(up, tile=32)(stylized, 2, progress=lambda f, m: calls.append((f, m)))
     expected = tile_count(80, 96, effective_tile(80, 96, 32), 4)
     assert expected == 4
     assert len(calls) == expected > 1
@@ -250,3 +264,69 @@ def test_a_model_failure_is_raised_not_printed(engine: Engine) -> None:
     up = engine.upscalers.get(None)
     with pytest.raises(UpscaleError, match=r"upscaler 'animevideov3' failed on a 30×30 px tile"):
         up(np.zeros((20, 20, 4), np.float32), 2)  # 4 channels: the real network refuses them
+
+
+def test_onnxruntime_path_matches_torch_which_is_the_fallback(engine: Engine, photos: Path, artifacts: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    up = engine.upscalers.get(None)
+    assert up.runtime(4) == "onnxruntime ×4" and up.runtime(3) == "onnxruntime ×4"
+    assert up.runtime(2) == "onnxruntime ×2 (folded)"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    with caplog.at_level(logging.WARNING, logger="animegan.upscale"):
+        fallback = load_upscaler(up.spec, engine.weights, engine.settings)
+        assert fallback.runtime(2) == "torch ×2 (folded)" and fallback.runtime(4) == "torch ×4"
+    assert "animevideov3 ×4 runs in PyTorch" in caplog.text and "onnxruntime" in caplog.text
+    pic = crop(photos, "portrait_astronaut_eileen_collins.png", (100, 20, 420, 340), size=(128, 128))
+    for factor in (2, 4):
+        ort_out, torch_out = up(pic.rgb, factor), fallback(pic.rgb, factor)
+        save(artifacts, **{f"onnxruntime_x{factor}": ort_out, f"torch_x{factor}": torch_out})
+        score = psnr(ort_out, torch_out)
+        worst = np.abs(ort_out - torch_out).max()
+        assert score >= 50, f"×{factor}: onnxruntime vs PyTorch PSNR {score:.1f} dB, max |diff| {worst:.2e}"
+
+
+@pytest.mark.parametrize("upscaler_id", ["animevideov3", "general_x4v3"])
+def test_folded_x2_equals_x4_then_area_downscale(engine: Engine, photos: Path, upscaler_id: str) -> None:
+    """The ×2 network folded from the ×4 one is "×4, then INTER_AREA by 2" (a 2×2 box average), to float error."""
+    import torch
+
+    from animegan.backends.torch_backend import load_state_dict
+
+    spec = UPSCALERS.get(upscaler_id)
+    state = load_state_dict(engine.weights.resolve(spec.weights))
+    x4, x2 = build_model(spec), build_model(spec, 2)
+    x4.load_state_dict(state, strict=True)
+    x2.load_state_dict(fold_x2(state, spec.blocks), strict=True)
+    rgb = crop(photos, "city_tokyo_street.jpg", (200, 100, 460, 300), size=(65, 50)).rgb
+    with torch.inference_mode():
+        x = torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None]
+        y4 = x4.eval()(x)[0].permute(1, 2, 0).numpy()
+        y2 = x2.eval()(x)[0].permute(1, 2, 0).numpy()
+    area = cv2.resize(np.ascontiguousarray(y4), (65 * 2, 50 * 2), interpolation=cv2.INTER_AREA)
+    box = y4.reshape(50 * 2, 2, 65 * 2, 2, 3).mean(axis=(1, 3))
+    assert np.abs(area - box).max() < 1e-5, "INTER_AREA by exactly 2 is the 2×2 box average"
+    assert np.abs(y2 - area).max() < 1e-4 * max(1.0, float(np.abs(area).max()))
+    # the whole pass clamps before averaging in the old path and after it in the folded one: equal except near 0 and 1
+    up = engine.upscalers.get(upscaler_id)
+    folded, old = up(rgb, 2), cv2.resize(up(rgb, 4), (65 * 2, 50 * 2), interpolation=cv2.INTER_AREA)
+    assert psnr(folded, old) >= 50
+
+
+def test_derived_upscaler_models_are_cached_with_their_record(engine: Engine) -> None:
+    """Each network's ONNX model is derived from the verified .pth once, then reused (a tampered file is
+    rebuilt: that part of ``derived.cached`` is tested in test_backends)."""
+    up = engine.upscalers.get("animevideov3")
+    up.runtime(2)
+    sha = engine.weights.entry(up.spec.weights).sha256
+    assert sha is not None
+    cache = engine.settings.model_cache_dir
+    built = {}
+    for kind in ("onnx", "onnx-x2"):
+        (model,) = cache.glob(f"{sha[:16]}-{kind}-r*.onnx")
+        record = json.loads(model.with_suffix(".json").read_text())
+        assert record["source_sha256"] == sha and record["kind"] == kind and record["max_abs_err"] < 1e-4
+        built[model] = model.stat().st_mtime_ns
+    again = load_upscaler(up.spec, engine.weights, engine.settings)
+    assert again.runtime(2) == "onnxruntime ×2 (folded)"
+    assert {m: m.stat().st_mtime_ns for m in built} == built, "a cached model must be reused, not rebuilt"
