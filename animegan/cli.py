@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
 
     pr = sub.add_parser("prepare", help="build the fast models (ONNX export, checked INT8) once, before the first request")
-    pr.add_argument("-s", "--style", nargs="+", metavar="ID", help="these styles only (default: every available style)")
-    pr.add_argument("--json", action="store_true", help="print a JSON list of {style, int8_used, note, failed}")
+    pr.add_argument("-s", "--style", nargs="+", metavar="ID",
+                    help="these styles only (default: every available style and the fast upscalers)")
+    pr.add_argument("--json", action="store_true", help="print a JSON list of {name, int8_used, note, failed}")
     return p
 
 
@@ -191,15 +192,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .prepare import prepare_styles
+    from itertools import chain
 
+    from .prepare import prepare_styles, prepare_upscalers
+
+    engine = Engine()
     rows = []
-    for row in prepare_styles(Engine(), args.style):
+    for row in chain(prepare_styles(engine, args.style), [] if args.style else prepare_upscalers(engine)):
         rows.append(row)
         if not args.json:
-            print(f"{row.style:<11} {'int8' if row.int8_used else 'fp32':<5} {row.note}", flush=True)
+            print(f"{row.name:<13} {row.note}", flush=True)
     if args.json:
-        print(json.dumps([{"style": r.style, "int8_used": r.int8_used, "note": r.note, "failed": r.failed} for r in rows],
+        print(json.dumps([{"name": r.name, "int8_used": r.int8_used, "note": r.note, "failed": r.failed} for r in rows],
                          indent=2))
     return EXIT_WEIGHTS if any(r.failed for r in rows) else EXIT_OK
 

@@ -1,9 +1,9 @@
-"""``python -m animegan prepare``: build every style's fast models once, before the first request.
+"""``python -m animegan prepare``: build the fast models once, before the first request.
 
 ``auto`` never builds an INT8 model by itself (about a minute for ``hayao``), so a first-time user
 would get fp32. This builds the derived models (the ONNX export of a PyTorch generator, the INT8
-quantization with its quality guard and speed check) into the model cache; later runs reuse them.
-``make run`` and the Docker image run it.
+quantization with its quality guard and speed check, the onnxruntime exports of the fast upscalers)
+into the model cache; later runs reuse them. ``make run`` and the Docker image run it.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from .styles import STYLES
 
 @dataclass(frozen=True)
 class Prepared:
-    """What ``prepare`` found for one style: whether ``auto`` will run its INT8 model, and why."""
+    """What ``prepare`` found for one style (whether ``auto`` will run its INT8 model, and why) or upscaler."""
 
-    style: str
+    name: str
     int8_used: bool
     note: str
     failed: bool = False
@@ -61,3 +61,17 @@ def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None) -> It
             yield prepare_style(engine, style_id)
         except AnimeGANError as err:
             yield Prepared(style_id, False, f"not prepared: {err}", failed=True)
+
+
+def prepare_upscalers(engine: Engine) -> Iterator[Prepared]:
+    """Load every available fast upscaler's networks (building their onnxruntime exports once).
+    The slower RRDB models are built on first use."""
+    for status in engine.upscalers.statuses():
+        if not status.available or status.spec.cost != "fast":
+            continue
+        try:
+            upscaler = engine.upscalers.get(status.spec.id)
+            runs = ", ".join(upscaler.runtime(scale) for scale in upscaler.networks.scales)
+            yield Prepared(status.spec.id, False, f"upscaler: {runs}")
+        except AnimeGANError as err:
+            yield Prepared(status.spec.id, False, f"not prepared: {err}", failed=True)

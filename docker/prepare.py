@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from itertools import chain
 
 from animegan import AnimeGANError, Engine, get_settings, style_previews
-from animegan.prepare import prepare_styles
+from animegan.prepare import prepare_styles, prepare_upscalers
 
 
 def main() -> int:
@@ -25,8 +26,8 @@ def main() -> int:
             return 1
         for name, feature in engine.features().items():
             logging.info("%s: %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
-        for row in prepare_styles(engine):
-            (logging.warning if row.failed else logging.info)("style %r: %s", row.style, row.note)
+        for row in chain(prepare_styles(engine), prepare_upscalers(engine)):
+            (logging.warning if row.failed else logging.info)("%r: %s", row.name, row.note)
         previews = style_previews(engine.settings)
     except AnimeGANError as err:
         logging.error("%s", err)

@@ -95,5 +95,6 @@ def test_build_step_passes_with_the_shipped_weights(tmp_path: Path) -> None:
     done = run_prepare(WEIGHTS_PATH, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"weights verified; {len(STYLES)} style previews ready" in done.stderr
-    assert "style 'hayao': INT8: PSNR ≥" in done.stderr, "the image must carry the checked INT8 model of the default style"
-    assert "style 'paprika': fp32 only" in done.stderr
+    assert "'hayao': INT8: PSNR ≥" in done.stderr, "the image must carry the checked INT8 model of the default style"
+    assert "'paprika': fp32 only" in done.stderr
+    assert "'animevideov3': upscaler: onnxruntime ×2 (folded), onnxruntime ×4" in done.stderr

@@ -126,7 +126,7 @@ def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
     get_settings.cache_clear()
     try:
         assert cli_main(["prepare", "--style", "cute", "paprika", "--json"]) == 0
-        rows = {r["style"]: r for r in json.loads(capsys.readouterr().out)}
+        rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
         (built,) = settings.model_cache_dir.glob("*-onnx-int8-r*.onnx")
         mtime = built.stat().st_mtime_ns
         assert cli_main(["prepare", "--style", "cute"]) == 0
