@@ -158,10 +158,14 @@ def _open(
     root = settings.model_cache_dir
     stats: Callable[[], Path] | None = None
     if entry.format == "torch":
-        from .torch_backend import TorchBackend
 
         def export(with_stats: bool) -> Callable[[Path], dict[str, object]]:
-            return lambda dst: derived.export_onnx(TorchBackend.load(path, entry.arch, threads).model, dst, with_stats)
+            def build(dst: Path) -> dict[str, object]:
+                from .torch_backend import TorchBackend  # torch is imported only to build: a cached export runs without it
+
+                return derived.export_onnx(TorchBackend.load(path, entry.arch, threads).model, dst, with_stats)
+
+            return build
 
         sha = entry.sha256
         fp32_path = derived.cached(root, sha, "onnx", export(False)).path
