@@ -28,6 +28,9 @@ BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8")
 """``auto``: the fastest backend that passes the quality guard; the others force one."""
 EXPORTABLE = frozenset({"animeganv2"})
 """PyTorch architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
+GRAFTABLE = frozenset({"animeganv1"})
+"""ONNX architectures whose per-image normalization statistics are grafted into a second graph for
+full-resolution mode (see :mod:`animegan.backends.graft`); the others tile well without (README, "Speed")."""
 
 
 class Backend(Protocol):
@@ -50,7 +53,9 @@ class GlobalNormBackend(Protocol):
     def run(self, x_nhwc: FloatArray) -> FloatArray: ...
 
     def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
-        """Statistics of every normalization layer on this input: L×2 float32 (mean, variance)."""
+        """Statistics of every normalization layer on this input, float32 in a shape fixed by the model
+        (the v2 generator: L×2, mean and variance per layer; a grafted ONNX graph: one flat vector of every
+        per-channel mean and variance)."""
         ...
 
     def run_with_stats(self, x_nhwc: FloatArray, stats: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -159,10 +164,13 @@ def _open(
         input_name = output_name = None
     else:
         fp32_path = path
+        if entry.arch in GRAFTABLE:
+            sha = entry.sha256
+            stats = lambda: derived.cached(root, sha, "onnx-stats", lambda dst: derived.graft_onnx_stats(path, dst)).path  # noqa: E731
 
     def onnx(model: Path, name: str) -> OnnxBackend:
         if stats is not None:
-            return OnnxGlobalNormBackend(model, threads, stats, name=name)
+            return OnnxGlobalNormBackend(model, threads, stats, input_name, output_name, name=name)
         return OnnxBackend(model, threads, input_name, output_name, name=name)
 
     fp32 = onnx(fp32_path, "onnx")
