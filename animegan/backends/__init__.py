@@ -35,6 +35,9 @@ EXPORTABLE = frozenset({"animeganv2"})
 QUANTIZABLE = EXPORTABLE | {"animeganv3", "animeganv3_tiny"}
 """Architectures with an INT8 path. Measured and left out (README, "Speed"): AnimeGAN v1 fails the
 quality guard (PSNR 23–28 dB against fp32), White-box runs slower in INT8 (0.86× fp32)."""
+GRAFTABLE = frozenset({"animeganv1"})
+"""ONNX architectures whose per-image normalization statistics are grafted into a second graph for
+full-resolution mode (see :mod:`animegan.backends.graft`); the others tile well without (README, "Speed")."""
 
 
 class Backend(Protocol):
@@ -57,7 +60,9 @@ class GlobalNormBackend(Protocol):
     def run(self, x_nhwc: FloatArray) -> FloatArray: ...
 
     def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
-        """Statistics of every normalization layer on this input: L×2 float32 (mean, variance)."""
+        """Statistics of every normalization layer on this input, float32 in a shape fixed by the model
+        (the v2 generator: L×2, mean and variance per layer; a grafted ONNX graph: one flat vector of every
+        per-channel mean and variance)."""
         ...
 
     def run_with_stats(self, x_nhwc: FloatArray, stats: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -173,10 +178,13 @@ def _open(
         input_name = output_name = None
     else:
         fp32_path = path
+        if entry.arch in GRAFTABLE:
+            sha = entry.sha256
+            stats = lambda: derived.cached(root, sha, "onnx-stats", lambda dst: derived.graft_onnx_stats(path, dst)).path  # noqa: E731
 
     def onnx(model: Path, name: str) -> OnnxBackend:
         if stats is not None:
-            return OnnxGlobalNormBackend(model, threads, stats, name=name)
+            return OnnxGlobalNormBackend(model, threads, stats, input_name, output_name, name=name)
         return OnnxBackend(model, threads, input_name, output_name, name=name)
 
     fp32 = onnx(fp32_path, "onnx")

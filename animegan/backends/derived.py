@@ -185,6 +185,37 @@ def export_onnx(generator: Any, dst: Path, with_stats: bool = False) -> dict[str
     return {"max_abs_err": err, "with_stats": with_stats}
 
 
+# ---- Given normalization statistics grafted into a shipped ONNX graph -------------------------
+
+
+def graft_onnx_stats(src: Path, dst: Path) -> dict[str, Any]:
+    """Write ``src`` as an ``(x, given, mix) → (y, stats)`` graph (see :func:`.graft.graft_given_stats`) to ``dst``.
+
+    Checked in onnxruntime on a real photo: with ``mix = 0``, and with ``mix = 1`` given the photo's own
+    statistics, it must reproduce ``src``. Returns the record facts (``norm_moments``, ``stats_size``,
+    ``max_abs_err``). Raises BackendUnavailableError if it differs.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    from .graft import GIVEN, MIX, STATS, graft_given_stats
+
+    grafted, moments = graft_given_stats(onnx.load(str(src)))
+    onnx.save(grafted, str(dst))
+    original = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    x_name, y_name = original.get_inputs()[0].name, original.get_outputs()[0].name
+    x = calibration_images(side=128)[0][None] * 2 - 1
+    (want,) = original.run([y_name], {x_name: x})
+    size = sum(m.channels for m in moments)
+    own, stats = session.run([y_name, STATS], {x_name: x, GIVEN: np.zeros(size, np.float32), MIX: np.array(0, np.float32)})
+    given, _ = session.run([y_name, STATS], {x_name: x, GIVEN: stats, MIX: np.array(1, np.float32)})
+    err = max(float(np.abs(own - want).max()), float(np.abs(given - want).max()))
+    if err > EXPORT_ATOL:
+        raise BackendUnavailableError(f"the statistics graph of {src.name} differs from it by {err:.3g} (> {EXPORT_ATOL})")
+    return {"norm_moments": len(moments), "stats_size": size, "max_abs_err": err}
+
+
 # ---- INT8 quantization ------------------------------------------------------------------------
 
 

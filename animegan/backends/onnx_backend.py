@@ -54,11 +54,14 @@ class OnnxBackend:
 
 
 class OnnxGlobalNormBackend(OnnxBackend):
-    """An exported GroupNorm generator: ``run`` uses the main graph (fp32 or INT8); the statistics
-    methods use the fp32 ``(x, given, mix) → (y, stats)`` graph, built and loaded on first use."""
+    """A generator with per-image normalization statistics: ``run`` uses the main graph (fp32 or INT8); the
+    statistics methods use an fp32 graph with the same input and output plus input ``given`` (its shape
+    fixes the statistics'), scalar ``mix`` and output ``stats`` (the v2 export with statistics, or a
+    shipped graph with them grafted in), built and loaded on first use."""
 
-    def __init__(self, path: Path, threads: int, stats_source: Callable[[], Path], name: str = "onnx") -> None:
-        super().__init__(path, threads, name=name)
+    def __init__(self, path: Path, threads: int, stats_source: Callable[[], Path], input_name: str | None = None,
+                 output_name: str | None = None, name: str = "onnx") -> None:
+        super().__init__(path, threads, input_name, output_name, name=name)
         self._stats_source = stats_source
         self._stats_session: ort.InferenceSession | None = None
         self._lock = threading.Lock()
@@ -71,14 +74,14 @@ class OnnxGlobalNormBackend(OnnxBackend):
 
     def _run_stats(self, x_nhwc: FloatArray, given: FloatArray, mix: float) -> tuple[FloatArray, FloatArray]:
         session = self._stats_graph()
-        feeds = {"x": np.ascontiguousarray(x_nhwc, dtype=np.float32), "given": given.astype(np.float32),
+        feeds = {self.input_name: np.ascontiguousarray(x_nhwc, dtype=np.float32), "given": given.astype(np.float32),
                  "mix": np.array(mix, np.float32)}
-        y, stats = session.run(["y", "stats"], feeds)
+        y, stats = session.run([self.output_name, "stats"], feeds)
         return np.asarray(y, np.float32), np.asarray(stats, np.float32)
 
     def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
-        layers, pair = self._stats_graph().get_inputs()[1].shape  # (norm layers, 2): fixed at export
-        return self._run_stats(x_nhwc, np.zeros((layers, pair), np.float32), 0.0)[1]
+        shape = {i.name: i.shape for i in self._stats_graph().get_inputs()}["given"]  # static: fixed at build
+        return self._run_stats(x_nhwc, np.zeros(shape, np.float32), 0.0)[1]
 
     def run_with_stats(self, x_nhwc: FloatArray, stats: FloatArray) -> tuple[FloatArray, FloatArray]:
         return self._run_stats(x_nhwc, stats, 1.0)

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from animegan import Engine, Settings
-from animegan.backends import BackendUnavailableError
+from animegan.backends import BackendUnavailableError, GlobalNormBackend
 from animegan.backends.derived import int8_unusable
 from animegan.cli import main as cli_main
 from animegan.imageio import decode
@@ -139,3 +139,18 @@ def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
     assert record["passed"] and record["speedup"] > 0
     auto = Engine(settings).stylizer("cute").backend.name
     assert rows["cute"]["int8_used"] == (auto == "onnx-int8") == (int8_unusable(record) is None), (rows, record)
+
+
+def test_v1_statistics_graph_is_grafted_from_the_verified_weights(engine: Engine, photos: Path) -> None:
+    """The v1 styles' full-resolution graph: given their own statistics, it reproduces the shipped graph."""
+    backend = engine.stylizer("paprika", "onnx").backend
+    assert isinstance(backend, GlobalNormBackend)
+    x = photo(photos, "portrait_obama_official.jpg", 128)[None, :128, :80] * 2 - 1
+    stats = backend.norm_stats(x)
+    assert stats.shape == (25088,)  # 40 InstanceNorms: a mean and a variance per channel
+    y, again = backend.run_with_stats(x, stats)
+    np.testing.assert_allclose(y, backend.run(x), atol=1e-5)
+    np.testing.assert_allclose(again, stats, rtol=1e-4, atol=1e-5)
+    sha = engine.weights.entry("animeganv1_paprika.onnx").sha256 or ""
+    (record,) = engine.settings.model_cache_dir.glob(f"{sha[:16]}-onnx-stats-*.json")
+    assert json.loads(record.read_text())["norm_moments"] == 80
