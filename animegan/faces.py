@@ -111,10 +111,10 @@ class FaceDetector:
         """The detector from a verified weight file: ``.onnx`` runs in onnxruntime, ``.pth`` in facexlib's
         network (weights-only, strict). Raises WeightsError for a file that does not load."""
         if path.suffix == ".onnx":
-            from .backends.onnx_backend import OnnxBackend
+            from .backends.onnx_backend import OnnxBackend, run
 
             session = OnnxBackend(path, threads).session
-            return cls(lambda x: tuple(np.asarray(y, np.float32) for y in session.run(None, {"input0": x})),
+            return cls(lambda x: tuple(np.asarray(y, np.float32) for y in run(session, None, {"input0": x})),
                        f"RetinaFace MobileNet-0.25 (onnxruntime, {path.name})")
         return cls(_torch_network(path, threads), f"RetinaFace MobileNet-0.25 (facexlib/torch, {path.name})")
 

@@ -43,6 +43,7 @@ from .styles import Cost, Registry
 from .weights import WeightStore
 
 if TYPE_CHECKING:
+    import onnxruntime as ort
     import torch
     from torch import nn
 
@@ -275,14 +276,16 @@ def _torch_net(model: nn.Module) -> Net:
 class _OrtNet:
     """An onnxruntime session as a :data:`Net` (``run`` is thread-safe in onnxruntime)."""
 
-    def __init__(self, session: object) -> None:
+    def __init__(self, session: ort.InferenceSession) -> None:
         self.session = session
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
+        from .backends.onnx_backend import run
+
         try:
-            (y,) = self.session.run(None, {"x": np.ascontiguousarray(x.numpy())})  # type: ignore[attr-defined]
+            (y,) = run(self.session, None, {"x": np.ascontiguousarray(x.numpy())})
         except Exception as err:  # onnxruntime's Fail/InvalidArgument/RuntimeException are not RuntimeError
             raise RuntimeError(str(err)) from err
         return torch.from_numpy(y)
