@@ -2,7 +2,8 @@
 
 ``auto`` never builds an INT8 model by itself (about a minute for ``hayao``), so a first-time user
 would get fp32. This builds the derived models (the ONNX export of a PyTorch generator, the INT8
-quantization with its quality guard and speed check, the onnxruntime exports of the fast upscalers)
+quantization with its quality guard and speed check, the full-resolution statistics graphs, the onnxruntime
+exports of the fast upscalers)
 into the model cache; later runs reuse them. ``make run`` and the Docker image run it.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from .backends import candidates, open_style_backend
 from .backends.derived import int8_unusable
@@ -38,6 +41,8 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
     """
     spec = STYLES.get(style_id)
     path, entry = engine.weights.resolve(spec.weights), engine.weights.entry(spec.weights)
+    stylizer = engine.stylizer(style_id)
+    stylizer.norm_stats(np.zeros((64, 64, 3), np.float32))  # builds the full-resolution statistics graph, if any
     if "onnx-int8" not in candidates(entry):
         return Prepared(style_id, False, f"fp32 only: no INT8 path for {entry.arch} models (README, Speed)")
     backend = open_style_backend("onnx-int8", path, entry, engine.settings, spec.value_range, spec.input_name,
