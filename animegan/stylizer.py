@@ -63,21 +63,31 @@ class Stylizer:
         if max(h, w) <= tile or self.spec.size.fixed:
             return self(rgb)
         stats = self.norm_stats(resize(rgb, *fit_within(h, w, STATS_TILES * tile)) if max(h, w) > STATS_TILES * tile else rgb)
-        return run_tiled(lambda t: self(t, stats), rgb, tile, overlap=tile // 8, progress=progress,
-                         margin=self.spec.tile_margin)
+        # Padded once, as an untiled run pads it, and tiled on the model's grid: no tile is padded again, so
+        # every downsampling layer sees the pixels an untiled run would.
+        x, crop = self._pad(rgb)
+        m = self.spec.size.multiple_of
+        out = run_tiled(lambda t: self(t, stats), x, tile - tile % m, overlap=tile // 8, progress=progress,
+                        margin=self.spec.tile_margin, align=m)
+        return np.ascontiguousarray(out[crop])
+
+    def _pad(self, rgb: RGB) -> tuple[RGB, tuple[slice, slice]]:
+        """Reflect-pad a flexible model's input to its size rule (split between both ends) and the crop back."""
+        h, w = rgb.shape[:2]
+        ph, pw = self.spec.size.padded(h, w)
+        if (ph, pw) == (h, w):
+            return rgb, (slice(None), slice(None))
+        (t, b), (left, r) = pad_amounts(h, ph), pad_amounts(w, pw)
+        return np.pad(rgb, ((t, b), (left, r), (0, 0)), mode="reflect"), (slice(t, t + h), slice(left, left + w))
 
     def _prepare(self, rgb: RGB) -> tuple[npt.NDArray[np.float32], tuple[slice, slice]]:
-        h, w = rgb.shape[:2]
         lo, hi = self.spec.value_range
         rule = self.spec.size
         if rule.fixed:
             x = resize(rgb, *rule.fixed)
             crop = (slice(None), slice(None))
         else:
-            ph, pw = rule.padded(h, w)
-            (t, b), (left, r) = pad_amounts(h, ph), pad_amounts(w, pw)
-            x = np.pad(rgb, ((t, b), (left, r), (0, 0)), mode="reflect") if (ph, pw) != (h, w) else rgb
-            crop = (slice(t, t + h), slice(left, left + w))
+            x, crop = self._pad(rgb)
         x = x * (hi - lo) + lo
         return x[None].astype(np.float32, copy=False), crop
 

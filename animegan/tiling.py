@@ -15,14 +15,18 @@ from .progress import Progress, no_progress
 RGB = npt.NDArray[np.float32]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering ``[0, length)`` with tiles of ``tile`` overlapping by at least ``overlap``."""
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Start offsets covering ``[0, length)`` with tiles of ``tile`` overlapping by at least ``overlap``.
+
+    With ``align`` > 1 (``length`` and ``tile`` multiples of it) every start is a multiple of ``align``, so a
+    model that downsamples sees each tile on the same pixel grid as the whole image.
+    """
     if length <= tile:
         return [0]
-    step = tile - overlap
+    step = tile - overlap - (align if align > 1 else 0)  # room for rounding the starts to ``align``
     n = -(-(length - overlap) // step)
     # spread the tiles evenly so every overlap is >= ``overlap`` and the last tile ends at ``length``
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)] if n > 1 else [0]
+    return [align * round(i * (length - tile) / (n - 1) / align) for i in range(n)] if n > 1 else [0]
 
 
 def feather(height: int, width: int, overlap: int, edges: tuple[bool, bool, bool, bool]) -> npt.NDArray[np.float32]:
@@ -52,16 +56,18 @@ def run_tiled(
     scale: int = 1,
     progress: Progress = no_progress,
     margin: int = 0,
+    align: int = 1,
 ) -> RGB:
     """``fn`` applied tile by tile. ``fn`` maps h×w×C to (h·scale)×(w·scale)×C'; tiles are blended
     with linear feathering over the overlap (in output pixels: ``overlap × scale``).
 
     ``margin`` extra pixels of context are given to ``fn`` on every side where the image continues
     and cropped from its result: a model sees padding at a tile's border, and ``margin`` should
-    cover the distance over which that changes its output (its receptive field).
+    cover the distance over which that changes its output (its receptive field). ``align``: see
+    :func:`tile_starts` (``margin`` should then be a multiple of it too).
     """
     h, w = image.shape[:2]
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    ys, xs = tile_starts(h, tile, overlap, align), tile_starts(w, tile, overlap, align)
     out: RGB | None = None
     weight = np.zeros((h * scale, w * scale, 1), np.float32)
     total, done = len(ys) * len(xs), 0

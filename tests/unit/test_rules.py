@@ -46,10 +46,14 @@ def test_resize_directions_and_range() -> None:
     assert big.min() >= 0 and big.max() <= 1 and small.dtype == np.float32
 
 
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(100, 512, 64), (1000, 512, 64), (4000, 512, 128), (513, 512, 64)])
-def test_tiles_cover_with_enough_overlap(length: int, tile: int, overlap: int) -> None:
-    starts = tile_starts(length, tile, overlap)
+@pytest.mark.parametrize(("length", "tile", "overlap", "align"), [
+    (100, 512, 64, 1), (1000, 512, 64, 1), (4000, 512, 128, 1), (513, 512, 64, 1),
+    (1000, 512, 64, 8), (688, 512, 64, 8), (3840, 512, 64, 8), (2160, 512, 64, 16), (528, 512, 64, 16),
+])
+def test_tiles_cover_with_enough_overlap(length: int, tile: int, overlap: int, align: int) -> None:
+    starts = tile_starts(length, tile, overlap, align)
     assert starts[0] == 0 and min(length, starts[-1] + tile) == length
+    assert all(s % align == 0 for s in starts), starts
     for a, b in itertools.pairwise(starts):
         assert a + tile - b >= overlap
 
