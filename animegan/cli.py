@@ -192,13 +192,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from itertools import chain
+    from .prepare import prepare
 
-    from .prepare import prepare_styles, prepare_upscalers
-
-    engine = Engine()
     rows = []
-    for row in chain(prepare_styles(engine, args.style), [] if args.style else prepare_upscalers(engine)):
+    for row in prepare(Engine(), args.style):
         rows.append(row)
         if not args.json:
             print(f"{row.name:<13} {row.note}", flush=True)

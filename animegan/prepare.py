@@ -80,3 +80,10 @@ def prepare_upscalers(engine: Engine) -> Iterator[Prepared]:
             yield Prepared(status.spec.id, False, f"upscaler: {runs}")
         except AnimeGANError as err:
             yield Prepared(status.spec.id, False, f"not prepared: {err}", failed=True)
+
+
+def prepare(engine: Engine, style_ids: Iterable[str] | None = None) -> Iterator[Prepared]:
+    """The given styles, or (default) every available style and then the fast upscalers."""
+    yield from prepare_styles(engine, style_ids)
+    if style_ids is None:
+        yield from prepare_upscalers(engine)

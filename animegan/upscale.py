@@ -277,15 +277,15 @@ class _OrtNet:
     """An onnxruntime session as a :data:`Net` (``run`` is thread-safe in onnxruntime)."""
 
     def __init__(self, session: ort.InferenceSession) -> None:
-        self.session = session
+        from .backends.onnx_backend import run
+
+        self.session, self._run = session, run
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        from .backends.onnx_backend import run
-
         try:
-            (y,) = run(self.session, None, {"x": np.ascontiguousarray(x.numpy())})
+            (y,) = self._run(self.session, None, {"x": np.ascontiguousarray(x.numpy())})
         except Exception as err:  # onnxruntime's Fail/InvalidArgument/RuntimeException are not RuntimeError
             raise RuntimeError(str(err)) from err
         return torch.from_numpy(y)

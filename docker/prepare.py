@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from itertools import chain
 
 from animegan import AnimeGANError, Engine, get_settings, style_previews
-from animegan.prepare import prepare_styles, prepare_upscalers
+from animegan.prepare import prepare
 
 
 def main() -> int:
@@ -26,7 +25,7 @@ def main() -> int:
             return 1
         for name, feature in engine.features().items():
             logging.info("%s: %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
-        for row in chain(prepare_styles(engine), prepare_upscalers(engine)):
+        for row in prepare(engine):
             (logging.warning if row.failed else logging.info)("%r: %s", row.name, row.note)
         previews = style_previews(engine.settings)
     except AnimeGANError as err:

@@ -187,14 +187,13 @@ def _open(
             return OnnxGlobalNormBackend(model, threads, stats, input_name, output_name, name=name)
         return OnnxBackend(model, threads, input_name, output_name, name=name)
 
-    fp32 = onnx(fp32_path, "onnx")
     if name == "onnx":
-        return fp32
+        return onnx(fp32_path, "onnx")
     kind = "onnx-int8"
     if int8_policy == "cached" and not derived.exists(root, entry.sha256, kind):
         raise BackendUnavailableError("no INT8 build cached (`python -m animegan prepare` builds and checks it)")
     int8 = derived.cached(root, entry.sha256, kind, lambda dst: derived.quantize_int8(
-        fp32_path, dst, value_range, fp32, lambda p: onnx(p, kind)))
+        fp32_path, dst, value_range, onnx(fp32_path, "onnx"), lambda p: onnx(p, kind)))  # fp32 loaded only to build
     unusable = derived.int8_unusable(int8.record)
     if unusable and int8_policy != "prepare":
         msg = f"the INT8 model of {entry.file!r} {unusable}"
