@@ -27,8 +27,10 @@ system:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    chromium fonts-noto-color-emoji ffmpeg; }
 
-# `prepare` builds the fast models (ONNX export, checked INT8) once; later runs find them cached.
+# Weights missing from the search path are downloaded from their public sources and verified (offline: the app
+# starts anyway and says what is missing); `prepare` builds the fast models once; later runs find both in place.
 run: setup
+	-$(PY) -m animegan weights --download all
 	$(PY) -m animegan prepare
 	$(PY) app.py
 

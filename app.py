@@ -459,7 +459,8 @@ def build_app(engine: Engine) -> gr.Blocks:
                                         container=False, elem_id="style-dropdown")
                     style_info = gr.Markdown(style_card(by_id[default_style]) if default_style else "", elem_id="style-info")
                     if not ready:
-                        gr.Markdown(install_help(settings), elem_id="install-help")
+                        gr.Markdown(install_help(engine.weights, list(dict.fromkeys(s.spec.weights for s in unavailable))),
+                                    elem_id="install-help")
                     if unavailable:
                         gr.HTML(unavailable_list(unavailable), elem_id="styles-off")
                     face, upscale_r, max_side, full_res, backend, upscaler = option_controls(engine)

@@ -25,6 +25,7 @@ from .pipeline import FACE_MODES, UPSCALES, Engine, StylizeOptions
 from .settings import get_settings
 from .styles import STYLES
 from .upscale import DEFAULT_UPSCALER, UPSCALERS
+from .weights import WeightStore
 
 log = logging.getLogger("animegan")
 
@@ -45,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("upscalers", help="list the upscaler models and whether their weights are available")
     u.add_argument("--json", action="store_true", help="print a JSON list of {id, name, available, cost, ...}")
 
-    w = sub.add_parser("weights", help="show every weight file's status (ok / missing / corrupt)")
+    w = sub.add_parser("weights", help="show every weight file's status, list or install them from their public sources")
     w.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    w.add_argument("--download", metavar="ID", nargs="+", help="fetch these manifest ids from their public URL (needs internet)")
+    w.add_argument("--download", metavar="ID", nargs="+",
+                   help="install these manifest ids, or `all`, from their public sources (verified; needs internet)")
+    w.add_argument("--sources", action="store_true", help="list every upstream download (url, sha256, conversion)")
 
     st = sub.add_parser("stylize", help="stylize image files, folders or globs")
     st.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
@@ -163,24 +166,48 @@ def cmd_upscalers(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    engine = Engine()
-    store = engine.weights
+    store = Engine().weights
+    if args.sources:
+        from .install import sources_table
+
+        rows = sources_table(store)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(f"{r['id']:<28} {r['origin']:<12} {r['url']}" + (f"  ({r['convert']})" if r["convert"] else ""))
+        return EXIT_OK
     if args.download:
-        by_id = {e.id: e for e in store.entries.values()}
-        for model_id in args.download:
-            if model_id not in by_id:
-                raise WeightsError(f"unknown weight id {model_id!r}; see `python -m animegan weights`")
-            path = store.download(by_id[model_id].file)
-            print(f"downloaded {model_id} → {path}")
+        return install_weights(store, args.download, args.json)
     rows = store.status_all()
     if args.json:
         print(json.dumps([{"id": s.entry.id, "file": s.entry.file, "kind": s.entry.kind, "state": s.state,
                            "path": str(s.path) if s.path else None, "message": s.message,
-                           "license": s.entry.license, "url": s.entry.url} for s in rows], indent=2))
+                           "license": s.entry.license} for s in rows], indent=2))
     else:
         for s in rows:
-            print(f"{s.state:<12} {s.entry.kind:<8} {s.entry.id:<30} {s.message if s.state != 'ok' else s.path}")
+            print(f"{s.state:<8} {s.entry.kind:<8} {s.entry.id:<28} {s.message if s.state != 'ok' else s.path}")
     return EXIT_OK
+
+
+def install_weights(store: WeightStore, ids: list[str], as_json: bool) -> int:
+    """``weights --download``: one line (or JSON row) per entry; exit 3 if any could not be installed."""
+    from .install import Installer
+
+    results = []
+    for result in Installer(store, progress=not as_json and sys.stderr.isatty()).install_all(None if ids == ["all"] else ids):
+        results.append(result)
+        if not as_json and result.outcome != "present":
+            print(f"{result.outcome:<9} {result.entry.id:<28} {result.path or result.message}"
+                  + (f" ({result.message})" if result.path else ""), flush=True)
+    if as_json:
+        print(json.dumps([{"id": r.entry.id, "file": r.entry.file, "outcome": r.outcome,
+                           "path": str(r.path) if r.path else None, "message": r.message} for r in results], indent=2))
+    failed = [r for r in results if r.outcome == "failed"]
+    if not as_json:
+        present = sum(r.outcome == "present" for r in results)
+        print(f"{len(results) - len(failed)} of {len(results)} weight files installed ({present} were already here)"
+              + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr if failed else sys.stdout)
+    return EXIT_WEIGHTS if failed else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:

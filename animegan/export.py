@@ -20,9 +20,8 @@ def export_style(engine: Engine, style_id: str, dst: Path, int8: bool = False) -
     (its ``path`` is the cached copy). Raises UnknownStyleError, WeightsError, BackendUnavailableError.
     """
     spec = STYLES.get(style_id)
-    path = engine.weights.resolve(spec.weights)
-    entry = engine.weights.entry(spec.weights)
-    backend = open_style_backend("onnx-int8" if int8 else "onnx", path, entry, engine.settings, spec.value_range,
+    found = engine.weights.locate(spec.weights)
+    backend = open_style_backend("onnx-int8" if int8 else "onnx", found.path, found.entry, engine.settings, spec.value_range,
                                  spec.input_name, spec.output_name)
     if not isinstance(backend, OnnxBackend):
         raise BackendUnavailableError(f"style {style_id!r} has no ONNX model")

@@ -132,9 +132,8 @@ class Engine:
         return cached
 
     def _load(self, spec: StyleSpec, backend: BackendName) -> Stylizer:
-        path = self.weights.resolve(spec.weights)
-        entry = self.weights.entry(spec.weights)
-        return Stylizer(spec, open_style_backend(backend, path, entry, self.settings, spec.value_range,
+        found = self.weights.locate(spec.weights)
+        return Stylizer(spec, open_style_backend(backend, found.path, found.entry, self.settings, spec.value_range,
                                                  spec.input_name, spec.output_name))
 
     def features(self) -> dict[str, Feature]:

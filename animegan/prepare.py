@@ -40,7 +40,8 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
     Raises WeightsError if the style's weights are missing or corrupt, BackendUnavailableError if a build fails.
     """
     spec = STYLES.get(style_id)
-    path, entry = engine.weights.resolve(spec.weights), engine.weights.entry(spec.weights)
+    found = engine.weights.locate(spec.weights)
+    path, entry = found.path, found.entry
     stylizer = engine.stylizer(style_id)
     stylizer.norm_stats(np.zeros((64, 64, 3), np.float32))  # builds the full-resolution statistics graph, if any
     if "onnx-int8" not in candidates(entry):

@@ -53,7 +53,7 @@ def style_previews(settings: Settings, source: Path = DEFAULT_SOURCE, side: int 
         if not status.available:
             continue
         spec = status.spec
-        sha = engine.weights.entry(spec.weights).sha256 or ""
+        sha = engine.weights.locate(spec.weights).entry.sha256
         key = hashlib.sha256(f"{PREVIEW_VERSION}|{photo_hash}|{spec!r}|{sha}|{side}".encode()).hexdigest()[:16]
         path = folder / f"{spec.id}-{key}.webp"
         if not path.is_file():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,6 +73,10 @@ class Settings:
     """The detector sees the photo shrunk to this longer side (faces under ~16 px there are not found)."""
     model_cache_dir: Path = field(default_factory=lambda: _user_cache() / "models")
     """Derived models (ONNX exports, INT8 quantizations) built from verified weights, keyed by their SHA-256."""
+    weights_mirror: str | None = None
+    """Base URL of a mirror of the weights' public hosts: ``https://HOST/PATH`` is fetched as ``MIRROR/HOST/PATH``."""
+    download_timeout: float = 30.0
+    """Seconds a weight download may wait to connect or for the next bytes before that source counts as failed."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +115,8 @@ class Settings:
             face_detect_side=_int(env, "ANIMEGAN_FACE_DETECT_SIDE", base.face_detect_side, minimum=64),
             model_cache_dir=(Path(env["ANIMEGAN_MODEL_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_MODEL_CACHE_DIR")
                              else base.model_cache_dir),
+            weights_mirror=_mirror(env.get("ANIMEGAN_WEIGHTS_MIRROR")),
+            download_timeout=_float(env, "ANIMEGAN_DOWNLOAD_TIMEOUT", base.download_timeout, 0.1, 3600.0),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -141,6 +148,14 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float, ma
     if not minimum <= value <= maximum:
         raise InvalidOptionError(f"{name}={value} must be between {minimum} and {maximum}")
     return value
+
+
+def _mirror(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", raw):
+        raise InvalidOptionError(f"ANIMEGAN_WEIGHTS_MIRROR={raw!r} is not an http(s)://host[:port][/path] URL")
+    return raw.rstrip("/")
 
 
 def _unique(paths: list[Path]) -> tuple[Path, ...]:

@@ -438,11 +438,10 @@ def load_upscaler(spec: UpscalerSpec, store: WeightStore, settings: Settings) ->
     """
     from .backends.torch_backend import load_state_dict, set_torch_threads
 
-    path = store.resolve(spec.weights)
-    entry = store.entry(spec.weights)
+    found = store.locate(spec.weights)
+    path, entry = found.path, found.entry
     if entry.arch != spec.arch:
         raise WeightsError(f"upscaler {spec.id!r} needs an {spec.arch!r} file; the manifest has {entry.file!r} as {entry.arch!r}")
-    assert entry.sha256 is not None  # resolve() only returns verified files
     set_torch_threads(settings.threads)  # RealESRGANer pads and slices with torch
     networks = Networks(spec, load_state_dict(path), entry.sha256, settings)
     networks.get(spec.scale)

@@ -159,7 +159,6 @@ def _open(
         from .onnx_backend import OnnxBackend, OnnxGlobalNormBackend
     except ImportError as err:
         raise BackendUnavailableError(f"onnxruntime is not installed ({err}); use --backend torch") from err
-    assert entry.sha256 is not None  # resolve() only returns verified files
     root = settings.model_cache_dir
     stats: Callable[[], Path] | None = None
     if entry.format == "torch":

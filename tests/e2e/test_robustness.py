@@ -247,8 +247,9 @@ def test_missing_and_corrupt_weights_disable_that_style_with_the_reason(fault_se
 def test_no_weights_page_explains_how_to_install(fault_servers: dict[str, Server]) -> None:
     config = page_config(fault_servers["bare"])
     help_text = component(config, "install-help")["value"]
-    assert "No style weights are installed" in help_text and "ANIMEGAN_WEIGHTS_PATH" in help_text
-    assert "python -m animegan weights" in help_text and "manifest.json" in help_text
+    assert "Missing weight files" in help_text and "`animeganv3_shinkai37.onnx`" in help_text
+    assert "`animeganv2_hayao_bryandlee_generator.pt`" in help_text, "every missing file is named"
+    assert "python -m animegan weights --download all" in help_text and "ANIMEGAN_WEIGHTS_PATH" in help_text
     assert component(config, "run-btn")["interactive"] is False
     with urllib.request.urlopen(fault_servers["bare"].url, timeout=30) as resp:
         assert resp.status == 200

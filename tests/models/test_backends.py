@@ -48,7 +48,7 @@ def test_derived_models_come_from_verified_weights_and_are_cached(tmp_path: Path
     engine.stylizer("hayao", "onnx")
     (model,) = settings.model_cache_dir.glob("*-onnx-r*.onnx")
     record = json.loads(model.with_suffix(".json").read_text())
-    assert record["source_sha256"] == engine.weights.entry("animeganv2_hayao_bryandlee_generator.pt").sha256
+    assert record["source_sha256"] == engine.weights.locate("animeganv2_hayao_bryandlee_generator.pt").entry.sha256
     assert record["max_abs_err"] < 1e-3
     built = model.stat().st_mtime_ns
     Engine(settings).stylizer("hayao", "onnx")
@@ -151,6 +151,6 @@ def test_v1_statistics_graph_is_grafted_from_the_verified_weights(engine: Engine
     y, again = backend.run_with_stats(x, stats)
     np.testing.assert_allclose(y, backend.run(x), atol=1e-5)
     np.testing.assert_allclose(again, stats, rtol=1e-4, atol=1e-5)
-    sha = engine.weights.entry("animeganv1_paprika.onnx").sha256 or ""
+    sha = engine.weights.locate("animeganv1_paprika.onnx").entry.sha256
     (record,) = engine.settings.model_cache_dir.glob(f"{sha[:16]}-onnx-stats-*.json")
     assert json.loads(record.read_text())["norm_moments"] == 80

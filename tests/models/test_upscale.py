@@ -318,7 +318,7 @@ def test_derived_upscaler_models_are_cached_with_their_record(engine: Engine) ->
     rebuilt: that part of ``derived.cached`` is tested in test_backends)."""
     up = engine.upscalers.get("animevideov3")
     up.runtime(2)
-    sha = engine.weights.entry(up.spec.weights).sha256
+    sha = engine.weights.locate(up.spec.weights).entry.sha256
     assert sha is not None
     cache = engine.settings.model_cache_dir
     built = {}
