@@ -4,7 +4,8 @@ The messages are declared here with ``descriptor_pb2`` (field numbers and names 
 ``graph.proto``, ``node_def.proto``, ``attr_value.proto``, ``tensor.proto``, ``tensor_shape.proto`` and
 ``types.proto``), so a binary ``.pb`` parses with protobuf and a tfjs ``modelTopology`` (the same message in
 protobuf's JSON form) parses with ``json_format``; no TensorFlow needed. Fields left out are skipped when
-parsing (protobuf keeps unknown fields aside and they are never read).
+parsing (protobuf keeps unknown fields aside and they are never read). :func:`read_graph` turns a parsed
+graph into the :class:`~.ir.TfGraph` that :mod:`.tf_graph` translates.
 """
 
 from __future__ import annotations
@@ -154,10 +155,7 @@ def tensor_value(tensor: Any, where: str) -> npt.NDArray[Any]:
         values = np.array(getattr(tensor, field), np_type)
     if values.size == count:
         return values.reshape(shape)
-    if values.size == 0 and count == 0:
-        return np.zeros(shape, np_type)
-    if values.size == 1 or (values.size < count and values.size > 0):
-        # TensorFlow stores a constant whose trailing values repeat with the repeats left out.
+    if 0 < values.size < count:  # TensorFlow leaves out trailing repeats of the last value
         out = np.empty(count, np_type)
         out[:values.size] = values
         out[values.size:] = values[-1]
@@ -181,8 +179,7 @@ def attr_value(attr: Any) -> Any:
         return list(lst.tensor)
     if kind == "shape":
         return _shape(attr.shape)
-    value = getattr(attr, kind)
-    return value
+    return getattr(attr, kind)
 
 
 def _shape(shape: Any) -> list[int] | None:

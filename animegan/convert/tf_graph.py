@@ -315,13 +315,9 @@ class _Translator:
             raise WeightsError(f"{self.graph.source}: {op.op} node {op.name!r} uses data_format "
                                f"{op.attrs['data_format']!r}; only NHWC is supported")
         depthwise = "Depthwise" in op.op
-        fused = [s.decode() for s in op.attrs.get("fused_ops", [])]
-        activation = None
-        if fused:
-            if fused[0] != "BiasAdd" or len(fused) > 2 or int(op.attrs.get("num_args", 1)) != 1:
-                raise WeightsError(f"{self.graph.source}: {op.op} node {op.name!r} fuses {fused}; only BiasAdd "
-                                   f"(+ one activation) is supported")
-            activation = fused[1] if len(fused) == 2 else None
+        fused = [bytes(s) for s in op.attrs.get("fused_ops", [])]
+        if fused not in ([], [b"BiasAdd"]) or int(op.attrs.get("num_args", 1)) != 1:
+            raise WeightsError(f"{self.graph.source}: {op.op} node {op.name!r} fuses {fused}; only a BiasAdd is supported")
         x = self._nchw(self._value(op.inputs[0], op.name))
         filter_ref = op.inputs[1]
         const = self.consts.get(filter_ref)
@@ -349,19 +345,7 @@ class _Translator:
         elif padding != b"VALID":
             raise WeightsError(f"{self.graph.source}: {op.op} node {op.name!r} has padding {padding!r}; "
                                f"only SAME and VALID are supported")
-        name = self._out(op)
-        if activation is None:
-            self._set(op, self._node("Conv", inputs, name, **attrs), 4, True)
-            return
-        conv = self._node("Conv", inputs, f"{name}/conv", **attrs)
-        if activation == "LeakyRelu":
-            out = self._node("LeakyRelu", [conv], name, alpha=float(op.attrs.get("leakyrelu_alpha", 0.2)))
-        elif activation == "Relu":
-            out = self._node("Relu", [conv], name)
-        else:
-            raise WeightsError(f"{self.graph.source}: {op.op} node {op.name!r} fuses activation {activation!r}; "
-                               f"only LeakyRelu and Relu are supported")
-        self._set(op, out, 4, True)
+        self._set(op, self._node("Conv", inputs, self._out(op), **attrs), 4, True)
 
     # ---- spatial ops ---------------------------------------------------------------------------
 
