@@ -8,14 +8,13 @@ A malformed or unexpected input raises :class:`~animegan.errors.WeightsError` na
 
 Importing this package is cheap; each conversion imports what it needs when it runs.
 
-======================== ==================================== ==========================================
-conversion               roles                                writes
-======================== ==================================== ==========================================
-``tflite-int8-animeganv2`` ``model``: full-integer TFLite      PyTorch state dict of the v2 ``Generator``
-``tflite-onnx``          ``model``: float TFLite (fp16 OK)    ONNX, same tensor names, NHWC
-``tf-graph-onnx``        ``model``: frozen GraphDef ``.pb``   ONNX, tensors named ``node:0``, NHWC
-``tfjs-onnx``            ``model.json``, ``weights.bin``      ONNX, tensors named ``node:0``, NHWC
-======================== ==================================== ==========================================
+- ``tflite-int8-animeganv2``: ``model`` (a full-integer TFLite AnimeGANv2 generator) → a PyTorch state dict
+  of :class:`animegan.archs.animeganv2.Generator`.
+- ``tflite-onnx``: ``model`` (a float TFLite model, fp16 weights allowed) → ONNX with the TFLite tensor names.
+- ``tf-graph-onnx``: ``model`` (a frozen GraphDef ``.pb``) → ONNX with tensors named ``node:0``.
+- ``tfjs-onnx``: ``model.json`` and ``weights.bin`` (its one shard) → ONNX with tensors named ``node:0``.
+
+Every ONNX result takes and returns NHWC float32 like the original and runs NCHW inside.
 """
 
 from __future__ import annotations
