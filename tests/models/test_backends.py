@@ -117,6 +117,24 @@ def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, phot
         assert all_pass, f"INT8 passed its build-time guard but fails on real photos (worst {worst}):\n{report}"
 
 
+def test_default_backend_is_within_30_db_of_the_exact_fp32_generator_on_every_photo(
+    int8_engine: Engine, photos: Path, artifacts: Path
+) -> None:
+    """What a user gets after ``prepare`` (``auto``: INT8 if its build is usable, else the fp32 export) against
+    the exact fp32 PyTorch generator, on every shared photo (issue 16's quality target; worst case reported)."""
+    int8_engine.stylizer("hayao", "onnx-int8")  # built as `prepare` builds it
+    auto = Engine(int8_engine.settings).stylizer("hayao")
+    exact = int8_engine.stylizer("hayao", "torch")
+    rows = []
+    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".png")):
+        x = photo(photos, path.name, GUARD_SIDE)
+        rows.append((psnr(exact(x), auto(x)), path.name))
+    rows.sort()
+    report = "\n".join(f"{n:40} PSNR {p:6.2f} dB" for p, n in rows)
+    (artifacts / f"{auto.backend.name}_vs_exact_fp32.txt").write_text(report)
+    assert rows[0][0] >= MIN_PSNR, f"{auto.backend.name} vs the exact fp32 generator, worst first:\n{report}"
+
+
 def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
