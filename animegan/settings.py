@@ -72,6 +72,10 @@ class Settings:
     """The detector sees the photo shrunk to this longer side (faces under ~16 px there are not found)."""
     model_cache_dir: Path = field(default_factory=lambda: _user_cache() / "models")
     """Derived models (ONNX exports, INT8 quantizations) built from verified weights, keyed by their SHA-256."""
+    queue_size: int = 0
+    """Most users the app's queue admits waiting; 0 = automatic (memory-aware, see :func:`animegan.jobs.queue_limit`)."""
+    queue_user_mb: int = 16
+    """Memory set aside per waiting user by the automatic queue limit, in MiB (uploads wait on disk, not here)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +114,8 @@ class Settings:
             face_detect_side=_int(env, "ANIMEGAN_FACE_DETECT_SIDE", base.face_detect_side, minimum=64),
             model_cache_dir=(Path(env["ANIMEGAN_MODEL_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_MODEL_CACHE_DIR")
                              else base.model_cache_dir),
+            queue_size=_int(env, "ANIMEGAN_QUEUE_SIZE", base.queue_size, minimum=0),
+            queue_user_mb=_int(env, "ANIMEGAN_QUEUE_USER_MB", base.queue_user_mb, minimum=1),
         )
 
     def with_(self, **changes: object) -> Settings:
