@@ -353,7 +353,12 @@ def cmd_video(args: argparse.Namespace) -> int:
         bar.set_postfix_str(message, refresh=True)
 
     try:
-        result = convert_video(Engine(), args.input, args.output, options, progress)
+        if args.ray:
+            from .cluster.video import convert_on_actors
+
+            result = convert_on_actors(get_settings(), args.ray, args.input, args.output, options, progress)
+        else:
+            result = convert_video(Engine(), args.input, args.output, options, progress)
     finally:
         bar.close()
     row = {"input": str(args.input), "output": str(result.path), "style": options.style, "width": result.width,

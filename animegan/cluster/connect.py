@@ -32,7 +32,7 @@ def connect(address: str) -> None:
             ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         else:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as err:
+    except Exception as err:  # Ray raises bare Exception for a start-up time-out
         raise ClusterError(f"cannot join the Ray cluster at {address!r} ({err}); start it with `ray start --head` "
                            "(see README, \"Scaling out\") or use --ray local") from err
     resources = ray.cluster_resources()
