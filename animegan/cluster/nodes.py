@@ -97,10 +97,14 @@ class LocalNodes:
         if not self.token_file.exists():
             self.token_file.write_text(secrets.token_hex(32))
             self.token_file.chmod(0o600)
-        self._launch("head", ["--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats",
-                              f"--temp-dir={self.root / 't'}"])
-        for _ in range(workers):
-            self.add_worker()
+        try:
+            self._launch("head", ["--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats",
+                                  f"--temp-dir={self.root / 't'}"])
+            for _ in range(workers):
+                self.add_worker()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def add_worker(self) -> Node:
@@ -111,23 +115,29 @@ class LocalNodes:
         """The nodes whose ``ray start`` still runs."""
         return [n for n in self.nodes if n.proc.poll() is None]
 
-    def _launch(self, name: str, args: list[str]) -> Node:
-        nm_port = free_port()
-        log_path = self.root / f"{name}.log"
-        # `ray start`, through main() below: it keeps 127.0.0.1 as the node's address.
-        env = {k: v for k, v in self.node_env().items() if k not in LOOPBACK_ENV}  # a worker node needs it on
-        cmd = [sys.executable, "-m", "animegan.cluster.nodes", "start", "--block", f"--node-ip-address={LOOPBACK}",
-               f"--num-cpus={self.cpus}", f"--node-manager-port={nm_port}", "--object-store-memory=200000000", *args]
-        proc = subprocess.Popen(cmd, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-        node = Node(name, proc, log_path, nm_port)
-        self.nodes.append(node)
-        deadline = time.monotonic() + self.start_timeout
-        while b"Ray runtime started" not in log_path.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"ray start ({name}) failed:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        return node
+    def _launch(self, name: str, args: list[str], attempts: int = 3) -> Node:
+        """Run ``ray start --block`` for one node; on a loaded machine Ray's 30 s start-up wait can run out, so retry."""
+        for attempt in range(1, attempts + 1):
+            nm_port = free_port()
+            log_path = self.root / f"{name}.log"
+            # `ray start`, through main() below: it keeps 127.0.0.1 as the node's address.
+            env = {k: v for k, v in self.node_env().items() if k not in LOOPBACK_ENV}  # a worker node needs it on
+            cmd = [sys.executable, "-m", "animegan.cluster.nodes", "start", "--block", f"--node-ip-address={LOOPBACK}",
+                   f"--num-cpus={self.cpus}", f"--node-manager-port={nm_port}", "--object-store-memory=200000000", *args]
+            proc = subprocess.Popen(cmd, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            node = Node(name, proc, log_path, nm_port)
+            deadline = time.monotonic() + self.start_timeout
+            while b"Ray runtime started" not in log_path.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            else:
+                self.nodes.append(node)
+                return node
+            _stop_tree(node)
+            log.warning("ray start (%s) failed, attempt %d of %d", name, attempt, attempts)
+        raise RuntimeError(f"ray start ({name}) failed:\n{log_path.read_text(errors='replace')[-3000:]}")
 
     def kill_raylet(self, node: Node) -> int:
         """Kill ``node``'s raylet by its PID (as a crash would); returns the PID."""
@@ -139,23 +149,8 @@ class LocalNodes:
 
     def stop(self) -> None:
         """Stop every process the nodes started (workers first, the head last), by PID."""
-        import psutil
-
         for node in reversed(self.nodes):
-            procs: list[psutil.Process] = []
-            with contextlib.suppress(psutil.Error):
-                parent = psutil.Process(node.proc.pid)
-                procs = [*parent.children(recursive=True), parent]
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    p.terminate()
-            _, alive = psutil.wait_procs(procs, timeout=10)
-            for p in alive:
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
-            psutil.wait_procs(alive, timeout=5)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                node.proc.wait(timeout=5)
+            _stop_tree(node)
         self.nodes.clear()
 
     def __enter__(self) -> LocalNodes:
@@ -163,6 +158,26 @@ class LocalNodes:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _stop_tree(node: Node) -> None:
+    """Terminate a node's ``ray start`` and everything under it (then kill what is left)."""
+    import psutil
+
+    procs: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        parent = psutil.Process(node.proc.pid)
+        procs = [*parent.children(recursive=True), parent]
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=10)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        node.proc.wait(timeout=5)
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from PIL import Image
 from tests.cluster.conftest import Cluster, derived_photos
 from tests.conftest import REPO, psnr
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 PHOTOS = 60
 OPTIONS = ("--style", "shinkai", "--max-side", "256")

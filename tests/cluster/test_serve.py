@@ -29,7 +29,7 @@ from tests.cluster.conftest import Cluster, derived_photos
 from tests.conftest import REPO, psnr
 from tests.e2e.conftest import Server, free_port, start_app, stop_app
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 USERS = 64
 STYLES = ("cute", "shinkai")
