@@ -139,6 +139,11 @@ class LocalNodes:
             log.warning("ray start (%s) failed, attempt %d of %d", name, attempt, attempts)
         raise RuntimeError(f"ray start ({name}) failed:\n{log_path.read_text(errors='replace')[-3000:]}")
 
+    def stop_node(self, node: Node) -> None:
+        """Stop one node and everything it started."""
+        _stop_tree(node)
+        self.nodes.remove(node)
+
     def kill_raylet(self, node: Node) -> int:
         """Kill ``node``'s raylet by its PID (as a crash would); returns the PID."""
         pid = node.raylet_pid()
