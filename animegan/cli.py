@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .backends import BACKEND_NAMES
@@ -293,13 +293,14 @@ def save_output(dst: Path, data: bytes, row: Row) -> None:
         row.update(output=None, error=f"cannot write {dst}: {err.strerror or err}")
 
 
-def finish_report(rows: Sequence[Row], as_json: bool, single: bool) -> int:
-    """Print the report (a JSON list, or a line for one file and a failure count) and return the exit code."""
+def finish_report(rows: Sequence[Row], as_json: bool, single: bool, out: TextIO | None = None) -> int:
+    """Print the report to ``out`` (stdout): a JSON list, or a line for one file; a failure count to stderr.
+    Returns the exit code."""
     if as_json:
-        print(json.dumps(list(rows), indent=2))
+        print(json.dumps(list(rows), indent=2), file=out or sys.stdout)
     elif single and rows and rows[0]["error"] is None:
         r = rows[0]
-        print(f"{r['input']} → {r['output']} ({r['width']}×{r['height']}, {r['seconds']} s)")
+        print(f"{r['input']} → {r['output']} ({r['width']}×{r['height']}, {r['seconds']} s)", file=out or sys.stdout)
     failed = sum(r["error"] is not None for r in rows)
     if failed and not as_json:
         print(f"{failed} of {len(rows)} inputs failed", file=sys.stderr)
@@ -339,6 +340,14 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return finish_report(results, args.json, len(inputs) == 1)
 
 
+def keep_stdout_for_report() -> TextIO:
+    """Ray prints cluster events (a lost node, a retried task) to ``sys.stdout``: send those to stderr, and
+    return the real stdout, so that ``--json`` output stays one clean document."""
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    return out
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -352,10 +361,12 @@ def cmd_video(args: argparse.Namespace) -> int:
         bar.n = round(fraction * 1000)
         bar.set_postfix_str(message, refresh=True)
 
+    out = sys.stdout
     try:
         if args.ray:
             from .cluster.video import convert_on_actors
 
+            out = keep_stdout_for_report()
             result = convert_on_actors(get_settings(), args.ray, args.input, args.output, options, progress)
         else:
             result = convert_video(Engine(), args.input, args.output, options, progress)
@@ -365,8 +376,8 @@ def cmd_video(args: argparse.Namespace) -> int:
            "height": result.height, "fps": float(result.fps), "frames": result.frames, "audio": result.audio,
            "scene_cuts": result.scene_cuts, "seconds": round(result.seconds, 3)}
     if args.json:
-        print(json.dumps(row, indent=2))
+        print(json.dumps(row, indent=2), file=out)
     else:
         print(f"{args.input} → {result.path} ({result.width}×{result.height}, {result.frames} frames at "
-              f"{float(result.fps):.3g} fps, audio {result.audio}, {result.seconds:.1f} s)")
+              f"{float(result.fps):.3g} fps, audio {result.audio}, {result.seconds:.1f} s)", file=out)
     return EXIT_OK

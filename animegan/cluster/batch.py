@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import Row, finish_report, report_error, save_output, stylize_one
+from ..cli import Row, finish_report, keep_stdout_for_report, report_error, save_output, stylize_one
 from ..pipeline import Engine, StylizeOptions
 from ..settings import Settings, get_settings
 from ..styles import STYLES
@@ -90,6 +90,7 @@ def stylize_on_cluster(address: str, inputs: Sequence[Path], outputs: Sequence[P
 
     settings = settings or get_settings()
     Engine(settings).weights.resolve(STYLES.get(options.style).weights)  # fail fast, before any cluster work
+    report_to = keep_stdout_for_report()
     connect(address)
     rows: dict[int, Row] = {}
     todo = []
@@ -124,4 +125,4 @@ def stylize_on_cluster(address: str, inputs: Sequence[Path], outputs: Sequence[P
                 bar.update(1)
         finally:
             bar.close()
-    return finish_report([rows[i] for i in sorted(rows)], as_json, single=len(inputs) == 1)
+    return finish_report([rows[i] for i in sorted(rows)], as_json, single=len(inputs) == 1, out=report_to)
