@@ -107,7 +107,8 @@ class ServeEngine(Engine):
                       progress: Progress = no_progress) -> VideoResult:
         from .video import convert_video_on_cluster
 
-        return convert_video_on_cluster(self.settings, source, destination, options, self.segments, progress)
+        return convert_video_on_cluster(self.settings, source, destination, options, self.segments, progress,
+                                        self.concurrency)
 
     def segments(self, segments: list[Segment]) -> Iterator[SegmentResult]:
         """Stylize segments on the replicas, ``concurrency`` at a time; results in order."""

@@ -89,11 +89,12 @@ def run_users(url: str, inputs: list[Path], style_of: Callable[[int], str],
               while_running: Callable[[list[int]], None] | None = None) -> list[Outcome]:
     """Every user at once: its own client, its own photo; records the queue positions and estimates it was shown."""
     finished: list[int] = []
-    barrier = threading.Barrier(len(inputs))
+    with ThreadPoolExecutor(8) as pool:  # connecting (config, API info) is not part of the load
+        clients = list(pool.map(lambda i: Client(url, verbose=False, headers=headers(i) if headers else None),
+                                range(len(inputs))))
 
     def user(i: int) -> Outcome:
-        client = Client(url, verbose=False, headers=headers(i) if headers else None)
-        barrier.wait(timeout=180)
+        client = clients[i]
         start = time.monotonic()
         job = client.submit(handle_file(str(inputs[i])), style_of(i), api_name="/stylize", max_side=MAX_SIDE, face="off")
         outcome = Outcome(i, False, 0.0)
