@@ -35,6 +35,8 @@ USERS = 64
 STYLES = ("cute", "shinkai")
 MAX_SIDE = 256
 REQUEST_TIMEOUT = 300.0
+HTTP_TIMEOUT = 120.0
+"""Per HTTP call (an upload of 64 at once on a busy machine takes more than gradio_client's default)."""
 REPLICA = "ray::ServeReplica:animegan:engine"
 
 
@@ -70,7 +72,7 @@ def frontends(ray_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
             stop_app(server)
     for server in servers:
         log = server.output()
-        assert 'File "' + str(REPO / "animegan") not in log and "unexpected error" not in log, log[-4000:]
+        assert 'File "' + str(REPO / "animegan") not in log and "unexpected error in " not in log, log[-4000:]
 
 
 def replicas(cluster: Cluster) -> list[psutil.Process]:
@@ -90,8 +92,8 @@ def run_users(url: str, inputs: list[Path], style_of: Callable[[int], str],
     """Every user at once: its own client, its own photo; records the queue positions and estimates it was shown."""
     finished: list[int] = []
     with ThreadPoolExecutor(8) as pool:  # connecting (config, API info) is not part of the load
-        clients = list(pool.map(lambda i: Client(url, verbose=False, headers=headers(i) if headers else None),
-                                range(len(inputs))))
+        clients = list(pool.map(lambda i: Client(url, verbose=False, headers=headers(i) if headers else None,
+                                                 httpx_kwargs={"timeout": HTTP_TIMEOUT}), range(len(inputs))))
 
     def user(i: int) -> Outcome:
         client = clients[i]
@@ -151,7 +153,7 @@ def test_64_users_none_refused_each_gets_their_own_result(frontends: list[Server
 
     def kill_a_replica(finished: list[int]) -> None:
         deadline = time.monotonic() + REQUEST_TIMEOUT
-        while len(finished) < 8 and time.monotonic() < deadline:
+        while len(finished) < 8 and time.monotonic() < deadline:  # a few users served: the replicas are at work
             time.sleep(0.05)
         running = replicas(ray_cluster)
         if running:

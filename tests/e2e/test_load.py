@@ -99,7 +99,7 @@ class RssSampler:
 
 def run_users(url: str, inputs: list[Path]) -> list[Outcome]:
     """Every user at once, each with its own client and photo."""
-    clients = [Client(url, verbose=False) for _ in inputs]
+    clients = [Client(url, verbose=False, httpx_kwargs={"timeout": 120.0}) for _ in inputs]  # 64 uploads at once
     barrier = threading.Barrier(len(inputs))
 
     def user(i: int) -> Outcome:
