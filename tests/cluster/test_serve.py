@@ -177,7 +177,7 @@ def test_64_users_none_refused_each_gets_their_own_result(frontends: list[Server
 
 
 def write_nginx_conf(runtime: Path, listen: int, backends: list[Server]) -> Path:
-    servers = "\n        ".join(f"server {re.sub(r'^http://|/$', '', b.url)};" for b in backends)
+    servers = " ".join(f"server {re.sub(r'^http://|/$', '', b.url)};" for b in backends)
     text = (REPO / "deploy" / "nginx.conf").read_text()
     text = text.replace("@LISTEN@", f"127.0.0.1:{listen}").replace("@BACKENDS@", servers).replace("@RUNTIME@", str(runtime))
     conf = runtime / "nginx.conf"
