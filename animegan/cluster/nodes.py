@@ -115,7 +115,7 @@ class LocalNodes:
         """The nodes whose ``ray start`` still runs."""
         return [n for n in self.nodes if n.proc.poll() is None]
 
-    def _launch(self, name: str, args: list[str], attempts: int = 3) -> Node:
+    def _launch(self, name: str, args: list[str], attempts: int = 5) -> Node:
         """Run ``ray start --block`` for one node; on a loaded machine Ray's 30 s start-up wait can run out, so retry."""
         for attempt in range(1, attempts + 1):
             nm_port = free_port()
