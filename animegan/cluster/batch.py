@@ -26,7 +26,7 @@ from ..cli import Row, finish_report, keep_stdout_for_report, report_error, save
 from ..pipeline import Engine, StylizeOptions
 from ..settings import Settings, get_settings
 from ..styles import STYLES
-from .connect import cluster_cpus, connect, current_node
+from .connect import connect, current_node, free_cpus
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def stylize_on_cluster(address: str, inputs: Sequence[Path], outputs: Sequence[P
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.enable_operator_progress_bars = False
-        actors = max(1, cluster_cpus() // ACTOR_CPUS)
+        actors = max(1, free_cpus() // ACTOR_CPUS)
         here = {"ray.io/node-id": current_node()}  # where the inputs are
         ds = (ray.data.from_items(todo, override_num_blocks=max(1, -(-len(todo) // FILES_PER_BLOCK)))
               .map(read_input, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=1), label_selector=here)

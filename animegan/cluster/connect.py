@@ -46,6 +46,18 @@ def cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def free_cpus() -> int:
+    """Whole CPUs of the cluster that no one holds now. Raises ClusterError when there are none
+    (work would wait forever): a Serve deployment of ``app.py --ray`` holds one per replica."""
+    import ray
+
+    free = int(ray.available_resources().get("CPU", 0))
+    if free < 1:
+        raise ClusterError(f"all {cluster_cpus()} CPUs of the Ray cluster are in use (an `app.py --ray` deployment holds "
+                           "one per replica); add nodes, or stop that with `python -m animegan.cluster.serve shutdown ADDRESS`")
+    return free
+
+
 def current_node() -> str:
     """The Ray node id of the calling process (driver, task or actor)."""
     import ray

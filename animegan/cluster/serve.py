@@ -141,3 +141,23 @@ def serve_engine(settings: Settings, address: str, replicas: int | None = None, 
     log.info("Serve application %r: %s replicas of %d CPU", APP_NAME,
              scale.maximum if scale.fixed else f"{scale.minimum}-{scale.maximum}", REPLICA_CPUS)
     return ServeEngine(settings, handle, scale)
+
+
+def shutdown(address: str) -> None:
+    """Delete the engine deployment and stop Serve on the cluster at ``address`` (it outlives the app processes,
+    and holds one CPU per replica until then). Raises ClusterError."""
+    connect(address)
+    from ray import serve
+
+    serve.shutdown()
+
+
+if __name__ == "__main__":  # python -m animegan.cluster.serve shutdown ADDRESS
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "shutdown":
+        sys.exit("usage: python -m animegan.cluster.serve shutdown ADDRESS")
+    try:
+        shutdown(sys.argv[2])
+    except ClusterError as err:
+        sys.exit(f"error: {err}")

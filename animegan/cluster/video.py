@@ -320,11 +320,11 @@ def convert_on_actors(settings: Settings, address: str, source: str | Path, dest
     import ray
     from ray.util import ActorPool
 
-    from .connect import cluster_cpus, connect
+    from .connect import connect, free_cpus
     from .replica import REPLICA_CPUS, EngineReplica
 
     connect(address)
-    workers = max(1, cluster_cpus() // REPLICA_CPUS)
+    workers = max(1, free_cpus() // REPLICA_CPUS)
     actor = ray.remote(num_cpus=REPLICA_CPUS, max_restarts=-1, max_task_retries=-1)(EngineReplica)
     pool = ActorPool([actor.remote(settings) for _ in range(workers)])  # type: ignore[attr-defined]
 
