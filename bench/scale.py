@@ -93,7 +93,7 @@ def users_wall(env: dict[str, str], photos: list[Path], style: str, max_side: in
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit(f"app.py {' '.join(app_args)} did not start") from None
                     time.sleep(0.5)
-            clients = [Client(url, verbose=False) for _ in photos]
+            clients = [Client(url, verbose=False, httpx_kwargs={"timeout": 300.0}) for _ in photos]
             start = time.perf_counter()
             with ThreadPoolExecutor(len(photos)) as pool:
                 list(pool.map(lambda i: clients[i].predict(handle_file(str(photos[i])), style, api_name="/stylize",
