@@ -36,7 +36,7 @@ def connect(address: str) -> None:
         raise ClusterError(f"cannot join the Ray cluster at {address!r} ({err}); start it with `ray start --head` "
                            "(see README, \"Scaling out\") or use --ray local") from err
     resources = ray.cluster_resources()
-    log.info("joined Ray cluster %s: %d nodes, %s CPUs", address, len(ray.nodes()), resources.get("CPU", 0))
+    log.info("joined Ray cluster %s: %d nodes, %s CPUs", address, sum(n["Alive"] for n in ray.nodes()), resources.get("CPU", 0))
 
 
 def cluster_cpus() -> int:
