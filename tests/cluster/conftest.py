@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +64,3 @@ def derived_photos(photos: Path, folder: Path, count: int, side: int = 224) -> l
         paths.append(folder / f"photo{i:02d}{ext}")
         crop.save(paths[-1])
     return paths
-
-
-def python() -> str:
-    return sys.executable
