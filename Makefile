@@ -15,9 +15,11 @@ export GRADIO_ANALYTICS_ENABLED := False
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
+$(VENV)/.installed: requirements-ray.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (torch wheels here are for CPython 3.11)"; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-ray.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
@@ -27,6 +29,7 @@ system:
 	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || { \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    chromium fonts-noto-color-emoji ffmpeg; }
+	@command -v nginx >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nginx; }
 
 # Weights missing from the search path are downloaded from their public sources and verified (offline: the app
 # starts anyway and says what is missing); `prepare` builds the fast models once; later runs find both in place.

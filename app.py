@@ -1,6 +1,7 @@
 """AnimeGAN WebUI: the Gradio app, a thin UI layer over the ``animegan`` engine.
 
     python app.py [--host H] [--port P] [--share] [--auth USER:PASS] [--max-side N]
+                  [--ray ADDRESS [--replicas N | --autoscale MIN:MAX]]
 
 Tests import :func:`build_app`; the server starts only under ``__main__``.
 """
@@ -40,10 +41,10 @@ from animegan import (
     VideoOptions,
     __version__,
     comparison_pair,
-    convert_video,
     expand_uploads,
     get_settings,
     install_help,
+    queue_limit,
     run_batch,
     style_previews,
     stylize_job,
@@ -56,8 +57,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
 TITLE = "AnimeGAN WebUI"
 GENERIC_ERROR = "Something went wrong on our side while processing this request. It has been logged; please try again."
 CPU_SLOT = "cpu"
-"""Stylize and batch share one queue slot: each run already uses every core."""
-MAX_QUEUE = 16
+"""Stylize, batch and video share one queue slot of ``engine.concurrency`` jobs (1 locally: each job already uses
+every core; one per replica with ``--ray``). The queue in front of it holds :func:`animegan.jobs.queue_limit` users."""
 
 # ---- theme ----------------------------------------------------------------------------------------
 
@@ -352,14 +353,14 @@ def video_tab(engine: Engine, style_choices: list[tuple[str, str]], new_dir: Cal
         out = new_dir() / f"{Path(path).stem[:40]}_{style}.mp4"
         options = VideoOptions(style=style, max_side=int(side), side_by_side=side_by_side,
                                smoothing=VideoOptions.smoothing if smooth else 0.0)
-        result = convert_video(engine, path, out, options, gr_progress(progress))
+        result = engine.convert_video(path, out, options, gr_progress(progress))
         info = (f"{result.width}×{result.height}, {result.frames} frames at {float(result.fps):.3g} fps, "
                 f"audio {result.audio}, {result.scene_cuts} scene cuts, took {result.seconds:.1f} s")
         return str(result.path), str(result.path), info
 
     video_run.click(convert, [video_in, video_style, video_side, video_sbs, video_smooth],
                     [video_out, video_file, video_info], api_name="video",
-                    concurrency_id=CPU_SLOT, concurrency_limit=1)
+                    concurrency_id=CPU_SLOT, concurrency_limit=engine.concurrency)
 
 
 def webcam_tab(engine: Engine, style_choices: list[tuple[str, str]]) -> None:
@@ -501,10 +502,10 @@ def build_app(engine: Engine) -> gr.Blocks:
         style.change(show_style, style, [style_info, gallery, batch_style], **ui_only)
         full_res.change(lambda whole: gr.Slider(interactive=not whole), full_res, max_side, **ui_only)
         run.click(stylize, [image, *options], [slider, download, status], api_name="stylize",
-                  concurrency_id=CPU_SLOT, concurrency_limit=1)
+                  concurrency_id=CPU_SLOT, concurrency_limit=engine.concurrency)
         run_batch_btn.click(batch, [files, *options], [batch_gallery, batch_zip, batch_table], api_name="batch",
-                            concurrency_id=CPU_SLOT, concurrency_limit=1)
-    demo.queue(max_size=MAX_QUEUE, default_concurrency_limit=1)
+                            concurrency_id=CPU_SLOT, concurrency_limit=engine.concurrency)
+    demo.queue(max_size=queue_limit(settings), default_concurrency_limit=1)
     return demo
 
 
@@ -519,9 +520,16 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
     p.add_argument("--auth", metavar="USER:PASS", help="require this login")
     p.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
                    help=f"default processing size, longest side in px (default {settings.max_side})")
+    ray = p.add_argument_group("Ray cluster (needs requirements-ray.txt; see README, \"Scaling out\")")
+    ray.add_argument("--ray", metavar="ADDRESS", help="run the work on Ray Serve: 'auto', 'local' or HOST:PORT")
+    scale = ray.add_mutually_exclusive_group()
+    scale.add_argument("--replicas", type=int, metavar="N", help="engine replicas (default: one per CPU of the cluster)")
+    scale.add_argument("--autoscale", metavar="MIN:MAX", help="autoscale the replicas between MIN and MAX")
     args = p.parse_args(argv)
     if args.auth and ":" not in args.auth:
         p.error("--auth must be USER:PASS")
+    if (args.replicas is not None or args.autoscale) and not args.ray:
+        p.error("--replicas and --autoscale need --ray ADDRESS")
     return args
 
 
@@ -540,6 +548,13 @@ def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port
         demo.block_thread()
 
 
+def ray_engine(settings: Settings, args: argparse.Namespace) -> Engine:
+    """The engine on a Ray Serve deployment (imports Ray only here). Raises AnimeGANError."""
+    from animegan.cluster.serve import serve_engine
+
+    return serve_engine(settings, args.ray, replicas=args.replicas, autoscale=args.autoscale)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
@@ -547,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         args = parse_args(argv, settings)
         settings = settings.with_(max_side=args.max_side)
-        engine = Engine(settings)
+        engine = ray_engine(settings, args) if args.ray else Engine(settings)
     except AnimeGANError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ from .errors import (
     WeightsMissingError,
 )
 from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
-from .jobs import JobResult, comparison_pair, stylize_job
+from .jobs import JobResult, comparison_pair, queue_limit, stylize_job
 from .live import FAST_STYLE, LIVE_SIDES, LiveSession, LiveStats
 from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, StyleStatus, StylizeOptions
 from .previews import style_previews
@@ -92,6 +92,7 @@ __all__ = [
     "get_settings",
     "install_help",
     "probe_video",
+    "queue_limit",
     "run_batch",
     "style_previews",
     "stylize_job",

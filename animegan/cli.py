@@ -10,16 +10,17 @@ import argparse
 import glob
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .backends import BACKEND_NAMES
 from .errors import AnimeGANError, UnknownStyleError, WeightsError
-from .imageio import encode, format_for
+from .imageio import Source, encode, format_for
 from .naming import safe_stem, unique_name
 from .pipeline import FACE_MODES, UPSCALES, Engine, StylizeOptions
 from .settings import get_settings
@@ -30,6 +31,8 @@ from .weights import WeightStore
 log = logging.getLogger("animegan")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WEIGHTS, EXIT_NO_INPUT = 0, 1, 2, 3, 4
+Row = dict[str, Any]
+"""One input's line of the ``--json`` report."""
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".tga", ".ico", ".mpo"}
 
 
@@ -72,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--strength", type=float, default=1.0, metavar="F", help="blend with the photo: 0 = photo, 1 = full style")
     st.add_argument("--format", choices=("png", "jpg", "webp"), help="output format for directory outputs (default png)")
     st.add_argument("--json", action="store_true", help="print one JSON document with a result object per input")
+    add_ray_option(st, "run on a Ray cluster: 'auto', 'local' (a throw-away local cluster) or HOST:PORT; "
+                       "a rerun skips the inputs whose output is already complete")
+    st.add_argument("--overwrite", action="store_true", help="with --ray: redo inputs whose output exists")
     add_video_parser(sub, settings.video_max_side)
     st.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
                     help="inference backend (default auto: the fastest that passes the quality guard)")
@@ -99,6 +105,11 @@ def add_video_parser(sub: argparse._SubParsersAction, default_side: int) -> None
     v.add_argument("--side-by-side", action="store_true", help="output the original and the stylized frames side by side")
     v.add_argument("--no-smooth", action="store_true", help="turn off temporal stabilisation (more flicker)")
     v.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_ray_option(v, "stylize the video's segments on a Ray cluster: 'auto', 'local' or HOST:PORT")
+
+
+def add_ray_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--ray", metavar="ADDRESS", help=text + " (needs requirements-ray.txt)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,54 +268,111 @@ def plan_outputs(inputs: list[Path], output: Path, style: str, fmt: str | None) 
     return [output / unique_name(f"{safe_stem(p.name)}_{style}", ext, taken) for p in inputs]
 
 
-def cmd_stylize(args: argparse.Namespace) -> int:
-    options = StylizeOptions(
+def stylize_options(args: argparse.Namespace) -> StylizeOptions:
+    """The checked StylizeOptions of a ``stylize`` command line."""
+    return StylizeOptions(
         style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
         upscaler=args.upscaler, match_brightness=args.match_brightness, strength=args.strength,
         face_strength=args.face_strength, backend=args.backend,
     )
+
+
+def load_models(engine: Engine, options: StylizeOptions) -> None:
+    """Load (and verify) what ``options`` needs once, before any file. Raises WeightsError."""
+    engine.stylizer(options.style, options.backend)
+    if options.upscale > 1:
+        engine.upscalers.get(options.upscaler)
+
+
+def stylize_one(engine: Engine, source: Source, label: str, dst: Path, options: StylizeOptions) -> tuple[bytes | None, Row]:
+    """One input of ``stylize``: its encoded result for ``dst`` (None when it failed) and its report row.
+
+    ``source`` is the input's path or bytes and ``label`` its name in the report. Engine errors
+    (unreadable or unsupported image, too large...) go into the row's ``error``; anything else is a bug
+    and propagates. The same function runs in-process and on a Ray cluster.
+    """
+    start = time.perf_counter()
+    row: Row = {"input": label, "output": None, "style": options.style, "width": None, "height": None,
+                "seconds": None, "error": None}
+    data = None
+    try:
+        picture = engine.stylize_file(source, options)
+        data = encode(picture, format_for(dst))
+        row.update(output=str(dst), width=picture.output_size[0], height=picture.output_size[1],
+                   faces=[{"box": list(f.box), "score": f.score} for f in picture.faces])  # type: ignore[attr-defined]
+    except AnimeGANError as err:
+        row["error"] = str(err)
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    return data, row
+
+
+def save_output(dst: Path, data: bytes, row: Row) -> None:
+    """Write a result under a temporary name, then rename it: ``dst`` exists only when complete.
+
+    A write failure goes into the row (``output`` None, ``error`` says why).
+    """
+    tmp = dst.with_name(f".{dst.name}.part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dst)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        row.update(output=None, error=f"cannot write {dst}: {err.strerror or err}")
+
+
+def finish_report(rows: Sequence[Row], as_json: bool, single: bool, out: TextIO | None = None) -> int:
+    """Print the report to ``out`` (stdout): a JSON list, or a line for one file; a failure count to stderr.
+    Returns the exit code."""
+    if as_json:
+        print(json.dumps(list(rows), indent=2), file=out or sys.stdout)
+    elif single and rows and rows[0]["error"] is None:
+        r = rows[0]
+        print(f"{r['input']} → {r['output']} ({r['width']}×{r['height']}, {r['seconds']} s)", file=out or sys.stdout)
+    failed = sum(r["error"] is not None for r in rows)
+    if failed and not as_json:
+        print(f"{failed} of {len(rows)} inputs failed", file=sys.stderr)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def report_error(row: Row, as_json: bool) -> None:
+    if row["error"] is not None and not as_json:
+        print(f"error: {row['input']}: {row['error']}", file=sys.stderr)
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    options = stylize_options(args)
     inputs = expand_inputs(args.inputs)
     if not inputs:
         print(f"error: no input files match {' '.join(args.inputs)}", file=sys.stderr)
         return EXIT_NO_INPUT
-    engine = Engine()
-    engine.stylizer(options.style, options.backend)  # load (and verify) once, before any file
-    if options.upscale > 1:
-        engine.upscalers.get(options.upscaler)
     outputs = plan_outputs(inputs, args.output, options.style, args.format)
     outputs[0].parent.mkdir(parents=True, exist_ok=True)
+    if args.ray:
+        from .cluster.batch import stylize_on_cluster
+
+        return stylize_on_cluster(args.ray, inputs, outputs, options, overwrite=args.overwrite, as_json=args.json)
+    engine = Engine()
+    load_models(engine, options)
     results = []
     from tqdm import tqdm
 
     bar = tqdm(list(zip(inputs, outputs, strict=True)), unit="img", disable=len(inputs) < 2 or None, file=sys.stderr)
     for src, dst in bar:
         bar.set_postfix_str(src.name[:30])
-        start = time.perf_counter()
-        row: dict[str, object] = {"input": str(src), "output": None, "style": options.style,
-                                  "width": None, "height": None, "seconds": None, "error": None}
-        try:
-            picture = engine.stylize_file(src, options)
-            dst.write_bytes(encode(picture, format_for(dst)))
-            row.update(output=str(dst), width=picture.output_size[0], height=picture.output_size[1],
-                       faces=[{"box": list(f.box), "score": f.score} for f in picture.faces])  # type: ignore[attr-defined]
-        except AnimeGANError as err:
-            row["error"] = str(err)
-            if not args.json:
-                print(f"error: {src}: {err}", file=sys.stderr)
-        except OSError as err:
-            row["error"] = f"cannot write {dst}: {err.strerror or err}"
-            if not args.json:
-                print(f"error: {src}: {row['error']}", file=sys.stderr)
-        row["seconds"] = round(time.perf_counter() - start, 3)
+        data, row = stylize_one(engine, src, str(src), dst, options)
+        if data is not None:
+            save_output(dst, data, row)
+        report_error(row, args.json)
         results.append(row)
-        if not args.json and row["error"] is None and len(inputs) == 1:
-            print(f"{src} → {dst} ({row['width']}×{row['height']}, {row['seconds']} s)")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    failed = sum(r["error"] is not None for r in results)
-    if failed and not args.json:
-        print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
-    return EXIT_PARTIAL if failed else EXIT_OK
+    return finish_report(results, args.json, len(inputs) == 1)
+
+
+def keep_stdout_for_report() -> TextIO:
+    """Ray prints cluster events (a lost node, a retried task) to ``sys.stdout``: send those to stderr, and
+    return the real stdout, so that ``--json`` output stays one clean document."""
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    return out
 
 
 def cmd_video(args: argparse.Namespace) -> int:
@@ -320,16 +388,23 @@ def cmd_video(args: argparse.Namespace) -> int:
         bar.n = round(fraction * 1000)
         bar.set_postfix_str(message, refresh=True)
 
+    out = sys.stdout
     try:
-        result = convert_video(Engine(), args.input, args.output, options, progress)
+        if args.ray:
+            from .cluster.video import convert_on_actors
+
+            out = keep_stdout_for_report()
+            result = convert_on_actors(get_settings(), args.ray, args.input, args.output, options, progress)
+        else:
+            result = convert_video(Engine(), args.input, args.output, options, progress)
     finally:
         bar.close()
     row = {"input": str(args.input), "output": str(result.path), "style": options.style, "width": result.width,
            "height": result.height, "fps": float(result.fps), "frames": result.frames, "audio": result.audio,
            "scene_cuts": result.scene_cuts, "seconds": round(result.seconds, 3)}
     if args.json:
-        print(json.dumps(row, indent=2))
+        print(json.dumps(row, indent=2), file=out)
     else:
         print(f"{args.input} → {result.path} ({result.width}×{result.height}, {result.frames} frames at "
-              f"{float(result.fps):.3g} fps, audio {result.audio}, {result.seconds:.1f} s)")
+              f"{float(result.fps):.3g} fps, audio {result.audio}, {result.seconds:.1f} s)", file=out)
     return EXIT_OK

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,18 @@ import numpy as np
 from PIL import Image
 
 from .cache import ResultCache, result_key
-from .imageio import decode, encode, to_pil
+from .imageio import decode, to_pil
 from .naming import safe_stem, unique_name
 from .pipeline import Engine, StylizeOptions
 from .progress import Progress, no_progress
+from .settings import Settings
 
 DISPLAY_MAX_SIDE = 2048
 """Longest side of the images the app shows for comparison (downloads stay full size)."""
+QUEUE_FLOOR, QUEUE_CEILING = 64, 1024
+"""The automatic queue limit admits at least 64 and at most 1024 waiting users."""
+QUEUE_MEMORY_SHARE = 0.25
+"""Share of the memory available at start-up that the automatic limit lets waiting users take."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +73,7 @@ def stylize_job(
     png = cache.get(key)
     cached = png is not None
     if png is None:
-        picture = engine.stylize_file(data, options, progress)
-        progress(0.98, "encoding")
-        png = encode(picture, "png")
+        png = engine.render(data, options, "png", progress)
         cache.put(key, png)
     progress(1.0, "done")
     out = out_dir / output_name(name, options.style, taken)
@@ -77,6 +81,32 @@ def stylize_job(
     with Image.open(io.BytesIO(png)) as im:
         size = im.size
     return JobResult(name, out, png, size, cached, time.perf_counter() - start)
+
+
+def queue_limit(settings: Settings, available_bytes: int | None = None) -> int:
+    """How many users may wait in the app's queue: ``settings.queue_size``, or when that is 0 a
+    memory-aware number: a quarter of the available memory (``available_bytes``, read from the
+    system when None) in shares of ``settings.queue_user_mb``, between 64 and 1024.
+
+    Waiting costs little memory: Gradio keeps uploads on disk until a job runs.
+    """
+    if settings.queue_size:
+        return settings.queue_size
+    if available_bytes is None:
+        available_bytes = available_memory()
+    share = int(available_bytes * QUEUE_MEMORY_SHARE) // (settings.queue_user_mb << 20)
+    return max(QUEUE_FLOOR, min(QUEUE_CEILING, share))
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new work (Linux ``MemAvailable``; else free physical pages)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def comparison_pair(

@@ -19,7 +19,7 @@ import numpy as np
 from . import grades
 from .backends import BACKEND_NAMES, BackendName, open_style_backend
 from .errors import InvalidOptionError
-from .imageio import Picture, Source, decode
+from .imageio import OutputFormat, Picture, Source, decode, encode
 from .progress import Progress, no_progress, scaled
 from .resample import fit_within, resize
 from .settings import Settings, get_settings
@@ -30,6 +30,7 @@ from .weights import WeightStore
 
 if TYPE_CHECKING:
     from .faces import FaceDetector
+    from .video import VideoOptions, VideoResult
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,9 @@ class Engine:
 
     Thread-safe: models load once (under a lock) and are shared by all callers.
     """
+
+    concurrency: int = 1
+    """How many jobs the app runs on this engine at once: one, as each local job already uses every core."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
@@ -182,6 +186,23 @@ class Engine:
         progress(0.0, "decoding")
         picture = decode(Path(source) if isinstance(source, str) else source, self.settings.max_pixels)
         return self.stylize(picture, options, progress)
+
+    def render(self, source: Source, options: StylizeOptions, fmt: OutputFormat = "png",
+               progress: Progress = no_progress) -> bytes:
+        """Decode, stylize and encode: the result file's bytes (``fmt``: an OutputFormat).
+
+        Raises what :meth:`stylize_file` raises.
+        """
+        picture = self.stylize_file(source, options, progress)
+        progress(0.98, "encoding")
+        return encode(picture, fmt)
+
+    def convert_video(self, source: str | Path, destination: str | Path, options: VideoOptions,
+                      progress: Progress = no_progress) -> VideoResult:
+        """Stylize a video file: :func:`animegan.video.convert_video` on this engine."""
+        from .video import convert_video
+
+        return convert_video(self, source, destination, options, progress)
 
     def _normalize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
         h, w = pic.rgb.shape[:2]

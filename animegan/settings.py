@@ -77,6 +77,10 @@ class Settings:
     """Base URL of a mirror of the weights' public hosts: ``https://HOST/PATH`` is fetched as ``MIRROR/HOST/PATH``."""
     download_timeout: float = 30.0
     """Seconds a weight download may wait to connect or for the next bytes before that source counts as failed."""
+    queue_size: int = 0
+    """Most users the app's queue admits waiting; 0 = automatic (memory-aware, see :func:`animegan.jobs.queue_limit`)."""
+    queue_user_mb: int = 16
+    """Memory set aside per waiting user by the automatic queue limit, in MiB (uploads wait on disk, not here)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +121,8 @@ class Settings:
                              else base.model_cache_dir),
             weights_mirror=_mirror(env.get("ANIMEGAN_WEIGHTS_MIRROR")),
             download_timeout=_float(env, "ANIMEGAN_DOWNLOAD_TIMEOUT", base.download_timeout, 0.1, 3600.0),
+            queue_size=_int(env, "ANIMEGAN_QUEUE_SIZE", base.queue_size, minimum=0),
+            queue_user_mb=_int(env, "ANIMEGAN_QUEUE_USER_MB", base.queue_user_mb, minimum=1),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +32,9 @@ from .stylizer import Stylizer
 from .temporal import Stabilizer
 
 if TYPE_CHECKING:
+    from av import AudioStream, Packet, VideoFrame, VideoStream
     from av.container import InputContainer, OutputContainer
+    from av.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +209,65 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def container_for(dst: Path) -> tuple[str, str, str, frozenset[str] | None]:
+    """(muxer, video encoder, audio encoder, audio codecs copied as they are) for an output file name.
+
+    Raises InvalidOptionError for an unknown suffix.
+    """
+    suffix = dst.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise InvalidOptionError(f"output {dst.name!r}: unknown video type {suffix or '(none)'!r}; use one of "
+                                 f"{', '.join(CONTAINERS)}")
+    return CONTAINERS[suffix]
+
+
+def open_output(path: Path | BinaryIO, muxer: str) -> OutputContainer:
+    """An output container (MP4/MOV with the index at the front, so browsers start playing at once)."""
+    import av
+
+    return av.open(path if not isinstance(path, Path) else str(path), "w", format=muxer,
+                   container_options={"movflags": "+faststart"} if muxer in ("mp4", "mov") else {})
+
+
+def add_video_stream(out: OutputContainer, vcodec: str, fps: Fraction, width: int, height: int,
+                     threads: int) -> VideoStream:
+    """The output video stream with our encoder settings (H.264 CRF 20 veryfast, or VP9 realtime)."""
+    ov = out.add_stream(vcodec, rate=fps)
+    ov.width, ov.height, ov.pix_fmt = width, height, "yuv420p"
+    ov.time_base = 1 / fps
+    ov.codec_context.thread_count = threads
+    ov.options = {"crf": "20", "preset": "veryfast"} if vcodec == "libx264" else {"crf": "32", "b": "0", "deadline": "realtime",
+                                                                                    "cpu-used": "8"}
+    return ov
+
+
+def add_audio_stream(out: OutputContainer, in_audio: AudioStream | None, acodec: str,
+                     copyable: frozenset[str] | None) -> tuple[str, Stream | None]:
+    """The output audio stream for ``in_audio`` and how it is made: "copied", "transcoded" or "none"."""
+    if in_audio is None:
+        return "none", None
+    name = in_audio.codec_context.name
+    if copyable is None or name in copyable:
+        return "copied", out.add_stream_from_template(in_audio)
+    rate = in_audio.codec_context.sample_rate or 48000
+    if acodec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+        rate = 48000
+    oa = out.add_stream(acodec, rate=rate)
+    oa.layout = "stereo" if in_audio.codec_context.layout.nb_channels >= 2 else "mono"
+    return "transcoded", oa
+
+
+def mux_audio(out: OutputContainer, packet: Packet, oa: Stream | None, mode: str) -> None:
+    """Write one demuxed audio packet: as it is ("copied") or decoded and re-encoded ("transcoded")."""
+    if mode == "copied":
+        if packet.dts is not None:  # the demuxer's end-of-stream marker is not a packet to copy
+            packet.stream = oa
+            out.mux(packet)
+    else:
+        for aframe in packet.decode():  # the end-of-stream packet flushes the decoder
+            out.mux(oa.encode(aframe))  # type: ignore[union-attr]
+
+
 def convert_video(engine: Engine, source: str | Path, destination: str | Path, options: VideoOptions,
                   progress: Progress = no_progress) -> VideoResult:
     """Stylize a video file into ``destination`` (container chosen by its suffix: .mp4 .m4v .mov .mkv .webm).
@@ -219,10 +280,7 @@ def convert_video(engine: Engine, source: str | Path, destination: str | Path, o
 
     src, dst = Path(source), Path(destination)
     suffix = dst.suffix.lower()
-    if suffix not in CONTAINERS:
-        raise InvalidOptionError(f"output {dst.name!r}: unknown video type {suffix or '(none)'!r}; use one of "
-                                 f"{', '.join(CONTAINERS)}")
-    muxer, vcodec, acodec, copyable = CONTAINERS[suffix]
+    muxer, vcodec, acodec, copyable = container_for(dst)
     stylizer = engine.stylizer(options.style, options.backend)  # load and verify before any decoding
     settings = engine.settings
     container = _open_input(src, settings)
@@ -232,8 +290,7 @@ def convert_video(engine: Engine, source: str | Path, destination: str | Path, o
     start = time.perf_counter()
     progress(0.0, f"frame 0/{info.frames}")
     try:
-        with container, av.open(str(tmp), "w", format=muxer,
-                                container_options={"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}) as out:
+        with container, open_output(tmp, muxer) as out:
             result = _transcode(container, out, info, stylizer, options, vcodec, acodec, copyable, settings, progress, start)
     except AnimeGANError:
         tmp.unlink(missing_ok=True)
@@ -262,41 +319,20 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
 
     in_video = inp.streams.video[0]
     in_video.thread_type = "AUTO"
-    width, height = info.width - info.width % 2, info.height - info.height % 2
+    width, height = even_size(info)
     out_w = width * 2 if options.side_by_side else width
-    ov = out.add_stream(vcodec, rate=info.fps)
-    ov.width, ov.height, ov.pix_fmt = out_w, height, "yuv420p"
-    ov.time_base = 1 / info.fps
-    ov.codec_context.thread_count = settings.threads
-    ov.options = {"crf": "20", "preset": "veryfast"} if vcodec == "libx264" else {"crf": "32", "b": "0", "deadline": "realtime",
-                                                                                    "cpu-used": "8"}
+    ov = add_video_stream(out, vcodec, info.fps, out_w, height, settings.threads)
     in_audio = inp.streams.audio[0] if inp.streams.audio else None
-    audio_mode, oa = "none", None
-    if in_audio is not None:
-        name = in_audio.codec_context.name
-        if copyable is None or name in copyable:
-            oa, audio_mode = out.add_stream_from_template(in_audio), "copied"
-        else:
-            rate = in_audio.codec_context.sample_rate or 48000
-            if acodec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
-                rate = 48000
-            oa, audio_mode = out.add_stream(acodec, rate=rate), "transcoded"
-            oa.layout = "stereo" if in_audio.codec_context.layout.nb_channels >= 2 else "mono"
+    audio_mode, oa = add_audio_stream(out, in_audio, acodec, copyable)
 
-    spec, image_opts = stylizer.spec, options.stylize_options()
+    image_opts = options.stylize_options()
     stabilizer = Stabilizer(options.smoothing) if options.smoothing > 0 else None
     total = max(info.frames, 1)
     count, first_pts = 0, None
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     for packet in inp.demux(streams):
         if packet.stream is in_audio:
-            if audio_mode == "copied":
-                if packet.dts is not None:  # the demuxer's end-of-stream marker is not a packet to copy
-                    packet.stream = oa
-                    out.mux(packet)
-            else:
-                for aframe in packet.decode():  # the end-of-stream packet flushes the decoder
-                    out.mux(oa.encode(aframe))
+            mux_audio(out, packet, oa, audio_mode)
             continue
         for frame in packet.decode():
             if count >= settings.video_max_frames:
@@ -306,11 +342,8 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
                 first_pts = max(0, round((frame.time or 0.0) * info.fps))
                 if frame.rotation:  # phone videos: keep the display matrix so players still turn them upright
                     ov.set_display_rotation(frame.rotation)
-            rgb = frame.to_ndarray(format="rgb24")[:height, :width]
-            styled = _stylize_frame(rgb, stylizer, spec, image_opts, stabilizer)
-            if options.side_by_side:
-                styled = np.concatenate([rgb, styled], axis=1)
-            vframe = av.VideoFrame.from_ndarray(np.ascontiguousarray(styled), format="rgb24")
+            vframe = av.VideoFrame.from_ndarray(stylize_frame(frame, width, height, stylizer, options, image_opts,
+                                                              stabilizer), format="rgb24")
             vframe.pts = first_pts + count
             out.mux(ov.encode(vframe))
             count += 1
@@ -325,6 +358,21 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
     if audio_mode == "transcoded":
         out.mux(oa.encode(None))
     return count, audio_mode, stabilizer.cuts if stabilizer else 0, (out_w, height)
+
+
+def even_size(info: VideoInfo) -> tuple[int, int]:
+    """The encoded frame size: H.264 4:2:0 needs even sides, so odd ones lose their last row or column."""
+    return info.width - info.width % 2, info.height - info.height % 2
+
+
+def stylize_frame(frame: VideoFrame, width: int, height: int, stylizer: Stylizer, options: VideoOptions,
+                  image_opts: StylizeOptions, stabilizer: Stabilizer | None) -> npt.NDArray[np.uint8]:
+    """A decoded frame → the H×W(×2 side by side)×3 uint8 frame to encode (cropped to ``width`` × ``height``)."""
+    rgb = frame.to_ndarray(format="rgb24")[:height, :width]
+    styled = _stylize_frame(rgb, stylizer, stylizer.spec, image_opts, stabilizer)
+    if options.side_by_side:
+        styled = np.concatenate([rgb, styled], axis=1)
+    return np.ascontiguousarray(styled)
 
 
 def _stylize_frame(rgb_u8: npt.NDArray[np.uint8], stylizer: Stylizer, spec: StyleSpec, opts: StylizeOptions,

@@ -12,10 +12,11 @@ from PIL import Image
 
 def make_clip(path: Path, photo: Path, *, frames: int = 24, size: tuple[int, int] = (160, 120), fps: int = 12,
               motion: str = "pan", noise: float = 0.0, audio: str | None = "aac", cut_photo: Path | None = None,
-              seed: int = 0, crf: int = 18, rotation: int = 0) -> Path:
+              seed: int = 0, crf: int = 18, rotation: int = 0, keyframe_every: int | None = None) -> Path:
     """Write a clip: ``motion`` "pan" (window slides across the photo) or "static" (fixed window);
     ``noise`` is per-frame Gaussian sensor noise (0..255 units); ``audio`` "aac", "pcm" or None (a 440 Hz
-    tone lasting the clip); ``cut_photo`` switches to another photo halfway (a scene cut)."""
+    tone lasting the clip); ``cut_photo`` switches to another photo halfway (a scene cut); ``keyframe_every``
+    sets the keyframe interval (frames)."""
     w, h = size
     rng = np.random.default_rng(seed)
 
@@ -31,6 +32,8 @@ def make_clip(path: Path, photo: Path, *, frames: int = 24, size: tuple[int, int
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.options = {"crf": str(crf), "preset": "veryfast"}
+        if keyframe_every:
+            vs.options = {**vs.options, "g": str(keyframe_every), "keyint_min": str(keyframe_every)}
         if rotation:
             vs.set_display_rotation(rotation)
         astream = None
