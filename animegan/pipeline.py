@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import grades
-from .backends import BACKEND_NAMES, BackendName, open_style_backend
+from .backends import BACKEND_NAMES, BackendName, onnx_graph, open_style_backend
 from .errors import InvalidOptionError
 from .imageio import Picture, Source, decode
 from .progress import Progress, no_progress, scaled
@@ -86,6 +86,22 @@ class StyleStatus:
 
 
 @dataclass(frozen=True)
+class OnnxModel:
+    """A style's generator as one fp32 ONNX file another runtime can run (e.g. onnxruntime-web in a browser).
+
+    Input 1×H×W×3 float32 in ``spec.value_range`` named ``input_name``, output the same at ``output_name``;
+    H×W follow ``spec.size``. The colour grade, padding and cropping are the caller's (see :class:`Stylizer`).
+    """
+
+    spec: StyleSpec
+    path: Path
+    sha256: str
+    """SHA-256 of the file's bytes (verified, or recorded when it was derived from the verified weights)."""
+    input_name: str | None
+    output_name: str | None
+
+
+@dataclass(frozen=True)
 class Feature:
     """Whether an optional capability (faces, upscaling...) can run here, and why not."""
 
@@ -136,6 +152,17 @@ class Engine:
         entry = self.weights.entry(spec.weights)
         return Stylizer(spec, open_style_backend(backend, path, entry, self.settings, spec.value_range,
                                                  spec.input_name, spec.output_name))
+
+    def onnx_model(self, style_id: str) -> OnnxModel:
+        """The style's fp32 ONNX file: the verified weight file itself, or its export built from it once (``hayao``).
+
+        Raises UnknownStyleError, WeightsError (weights missing or corrupt) or BackendUnavailableError
+        (the weights have no ONNX form here).
+        """
+        spec = STYLES.get(style_id)
+        graph = onnx_graph(self.weights.resolve(spec.weights), self.weights.entry(spec.weights), self.settings)
+        return OnnxModel(spec, graph.path, graph.sha256, graph.input_name or spec.input_name,
+                         graph.output_name or spec.output_name)
 
     def features(self) -> dict[str, Feature]:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
