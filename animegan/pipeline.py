@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import grades
-from .backends import BACKEND_NAMES, BackendName, onnx_graph, open_style_backend
+from .backends import BACKEND_NAMES, BackendName, has_onnx_graph, onnx_graph, open_style_backend
 from .errors import InvalidOptionError
 from .imageio import Picture, Source, decode
 from .progress import Progress, no_progress, scaled
@@ -99,6 +99,7 @@ class OnnxModel:
     """SHA-256 of the file's bytes (verified, or recorded when it was derived from the verified weights)."""
     input_name: str | None
     output_name: str | None
+    layout: Literal["NHWC", "NCHW"]
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,20 @@ class Engine:
         """
         spec = STYLES.get(style_id)
         graph = onnx_graph(self.weights.resolve(spec.weights), self.weights.entry(spec.weights), self.settings)
-        return OnnxModel(spec, graph.path, graph.sha256, graph.input_name or spec.input_name,
-                         graph.output_name or spec.output_name)
+        if graph.input_name is not None:  # an export: NHWC, its own tensor names
+            return OnnxModel(spec, graph.path, graph.sha256, graph.input_name, graph.output_name, "NHWC")
+        return OnnxModel(spec, graph.path, graph.sha256, spec.input_name, spec.output_name, spec.layout)
+
+    def onnx_model_status(self, style_id: str) -> Feature:
+        """Whether :meth:`onnx_model` can give this style's file (its weights verify and have an ONNX form),
+        and why not; nothing is built or loaded."""
+        status = self.style_status(style_id)
+        if not status.available:
+            return Feature(False, status.reason)
+        entry = self.weights.entry(status.spec.weights)
+        if not has_onnx_graph(entry):
+            return Feature(False, f"{entry.file!r} (a {entry.format} {entry.arch} model) has no ONNX form")
+        return Feature(True)
 
     def features(self) -> dict[str, Feature]:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""

@@ -114,6 +114,11 @@ class OnnxGraph:
     """Tensor names fixed by the export; None for a shipped file (the style's names apply)."""
 
 
+def has_onnx_graph(entry: WeightEntry) -> bool:
+    """Whether :func:`onnx_graph` can give this weight file's ONNX graph (it is one, or it exports to one)."""
+    return entry.format == "onnx" or (entry.format == "torch" and entry.arch in EXPORTABLE)
+
+
 def onnx_graph(path: Path, entry: WeightEntry, settings: Settings) -> OnnxGraph:
     """The fp32 ONNX graph of a verified weight file ``path`` (``entry`` is its manifest line): the file itself
     for an ONNX model, else its export, built once from the file and cached (:mod:`.derived`; needs torch to build).
@@ -123,7 +128,7 @@ def onnx_graph(path: Path, entry: WeightEntry, settings: Settings) -> OnnxGraph:
     assert entry.sha256 is not None  # resolve() only returns verified files
     if entry.format == "onnx":
         return OnnxGraph(path, entry.sha256)
-    if entry.format != "torch" or entry.arch not in EXPORTABLE:
+    if not has_onnx_graph(entry):
         raise BackendUnavailableError(f"{entry.file!r} (a {entry.format} {entry.arch} model) has no ONNX form")
     from . import derived
 
