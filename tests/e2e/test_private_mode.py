@@ -79,16 +79,22 @@ class Recorder:
         return self.requests[mark:]
 
 
-def assert_nothing_uploaded(requests: list[tuple[str, str, bytes | None]], image_bytes: bytes | None = None) -> None:
-    """Only GETs of the runtime and model files (or blob URLs of the page itself); no body; no queue call."""
+def assert_nothing_uploaded(requests: list[tuple[str, str, bytes | None]], image_bytes: bytes | None = None,
+                            name: str = "") -> None:
+    """No upload and no queue call; GETs only of the runtime and model files (or the page's own blob URLs).
+    The one POST allowed is a UI event (picking a style thumbnail): small JSON naming no image of the user's."""
     for method, url, body in requests:
         parsed = urlparse(url)
         if parsed.scheme in ("blob", "data"):
             continue
-        assert method == "GET" and not body, f"the page sent {method} {url} with a body during private mode"
-        assert parsed.path.startswith("/local/") or parsed.path.startswith("/gradio_api/heartbeat"), \
-            f"the page requested {url} during private mode"
-        assert "upload" not in parsed.path and "queue" not in parsed.path, url
+        assert "upload" not in parsed.path and "queue" not in parsed.path, f"the page called {url} in private mode"
+        if method == "POST" and parsed.path == "/gradio_api/run/predict":
+            body = body or b""
+            leaks = [b"data:", b"blob:", *([name.encode()] if name else []), *([image_bytes[:64]] if image_bytes else [])]
+            assert len(body) < 4096 and not any(k in body for k in leaks), body[:300]
+            continue
+        assert method == "GET" and not body, f"the page sent {method} {url} in private mode"
+        assert parsed.path.startswith(("/local/", "/gradio_api/heartbeat")), f"the page requested {url} in private mode"
         if image_bytes:
             assert image_bytes[:64] not in (body or b""), url
 
@@ -239,7 +245,7 @@ def test_private_switch_stylizes_in_the_page(browser: Any, app_server: Server, p
     link = page.locator("#download a").first
     assert link.get_attribute("download") == "portrait_facecrop_kpop_5_shinkai.png" or \
         "portrait_facecrop_kpop_5_shinkai.png" in page.inner_text("#download")
-    assert_nothing_uploaded(r.since(mark), photo.read_bytes())
+    assert_nothing_uploaded(r.since(mark), photo.read_bytes(), photo.stem)
     page.screenshot(path=str(artifacts / "private_mode.png"), full_page=True)
     assert not r.errors, r.errors
     context.close()
@@ -292,14 +298,16 @@ def test_webcam_in_browser_mode_stylizes_without_uploading(browser: Any, app_ser
 def test_ten_live_pages_cost_the_server_no_cpu(browser: Any, app_server: Server) -> None:
     psutil = pytest.importorskip("psutil")
     server = psutil.Process(app_server.proc.pid)
-    context = browser.new_context(permissions=["camera"])
+    # One context per page, as ten visitors (a browser opens at most 6 connections per host and context,
+    # and every Gradio page keeps one open).
+    contexts = [browser.new_context(permissions=["camera"]) for _ in range(10)]
 
     def cpu() -> float:
         t = server.cpu_times()
         return t.user + t.system
 
     before_load = cpu()
-    pages = [Recorder(context, app_server) for _ in range(10)]
+    pages = [Recorder(context, app_server) for context in contexts]
     for r in pages:
         r.page.get_by_role("tab", name="Webcam").click()
         r.page.wait_for_function("document.querySelector('#local-webcam .al-panel').dataset.mode === 'browser'")
@@ -316,15 +324,15 @@ def test_ten_live_pages_cost_the_server_no_cpu(browser: Any, app_server: Server)
         processed = [r.page.evaluate("window.animeganLocal.ui.live.stats().processed") for r in pages]
         time.sleep(1)
     live_cpu, seconds = cpu() - start, time.monotonic() - t0
-    for r in pages:
-        r.page.click("#local-webcam .al-start")
     for r, mark in zip(pages, marks, strict=True):
         assert_nothing_uploaded(r.since(mark))
-    context.close()
+    for context in contexts:
+        context.close()
     assert min(processed) >= 2, f"frames stylized per page: {processed}"
     # A server-side live session burns about a core-second per second; serving ten pages their files cost static_cpu.
-    assert live_cpu <= max(static_cpu, 1.0), (f"ten in-browser live pages cost the server {live_cpu:.2f} s CPU in {seconds:.0f} s "
-                                              f"(loading the pages: {static_cpu:.2f} s)")
+    print(f"server CPU: loading ten pages {static_cpu:.2f} s; ten live pages for {seconds:.0f} s: {live_cpu:.2f} s")
+    assert live_cpu <= max(static_cpu, 1.0), (f"ten in-browser live pages cost the server {live_cpu:.2f} s CPU in "
+                                              f"{seconds:.0f} s (loading the pages: {static_cpu:.2f} s)")
 
 
 def test_without_webassembly_the_server_makes_the_preview(browser: Any, app_server: Server) -> None:
