@@ -353,3 +353,23 @@ def test_without_webassembly_the_server_makes_the_preview(browser: Any, app_serv
                            "document.querySelectorAll('#webcam-out img').length > 0", timeout=120_000)
     assert any("/gradio_api/" in url and method == "POST" for method, url, _ in r.requests), "no frame reached the server"
     context.close()
+
+
+def test_private_mode_files_need_the_login_when_the_app_has_one(tmp_path: Path) -> None:
+    import http.cookiejar
+    import urllib.parse
+
+    from tests.e2e.conftest import start_app, stop_app
+
+    server = start_app(tmp_path, "--auth", "alice:s3cret")
+    try:
+        for path in ("local/styles.json", "local/models/cute.onnx", "local/ort/ort.min.mjs", "local/animegan-local.js"):
+            assert get(server.url + path)[0] == 401, path
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = urllib.parse.urlencode({"username": "alice", "password": "s3cret"}).encode()
+        opener.open(server.url + "login", data=form, timeout=60).read()
+        with opener.open(server.url + "local/models/cute.onnx", timeout=60) as r:
+            assert r.status == 200 and len(r.read()) > 1_000_000
+    finally:
+        stop_app(server)
