@@ -318,9 +318,9 @@ def test_ten_live_pages_cost_the_server_no_cpu(browser: Any, app_server: Server)
     for r in pages:
         r.page.select_option("#local-webcam .al-side", "192")
         r.page.click("#local-webcam .al-start")
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 300
     processed = [0] * len(pages)
-    while time.monotonic() < deadline and (min(processed) < 2 or time.monotonic() - t0 < 20):
+    while time.monotonic() < deadline and (min(processed) < 1 or time.monotonic() - t0 < 30):
         processed = [r.page.evaluate("window.animeganLocal.ui.live.stats().processed") for r in pages]
         time.sleep(1)
     live_cpu, seconds = cpu() - start, time.monotonic() - t0
@@ -328,9 +328,10 @@ def test_ten_live_pages_cost_the_server_no_cpu(browser: Any, app_server: Server)
         assert_nothing_uploaded(r.since(mark))
     for context in contexts:
         context.close()
-    assert min(processed) >= 2, f"frames stylized per page: {processed}"
+    print(f"server CPU: loading ten pages {static_cpu:.2f} s; ten live pages for {seconds:.0f} s: {live_cpu:.2f} s "
+          f"(frames stylized per page: {processed})")
+    assert min(processed) >= 1, f"frames stylized per page: {processed}"
     # A server-side live session burns about a core-second per second; serving ten pages their files cost static_cpu.
-    print(f"server CPU: loading ten pages {static_cpu:.2f} s; ten live pages for {seconds:.0f} s: {live_cpu:.2f} s")
     assert live_cpu <= max(static_cpu, 1.0), (f"ten in-browser live pages cost the server {live_cpu:.2f} s CPU in "
                                               f"{seconds:.0f} s (loading the pages: {static_cpu:.2f} s)")
 
