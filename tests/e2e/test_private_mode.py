@@ -374,3 +374,31 @@ def test_private_mode_files_need_the_login_when_the_app_has_one(tmp_path: Path) 
             assert r.status == 200 and len(r.read()) > 1_000_000
     finally:
         stop_app(server)
+
+
+def write_y4m(path: Path, photo: Path, frames: int = 8, size: tuple[int, int] = (320, 240)) -> Path:
+    """A still camera for Chromium (``--use-file-for-fake-video-capture``): the same photo in every frame, 4:2:0."""
+    with Image.open(photo) as im:
+        ycc = np.asarray(im.convert("RGB").resize(size).convert("YCbCr"))
+    y = ycc[..., 0].tobytes()
+    u, v = (ycc[::2, ::2, c].tobytes() for c in (1, 2))
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F15:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + y + u + v)
+    return path
+
+
+def test_webcam_skips_frames_that_did_not_change(app_server: Server, photos: Path, tmp_path: Path) -> None:
+    clip = write_y4m(tmp_path / "still.y4m", photos / "portrait_obama_official.jpg")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, f"--use-file-for-fake-video-capture={clip}"])
+        try:
+            r = Recorder(browser.new_context(permissions=["camera"]), app_server)
+            start_local_webcam(r.page, "192")
+            r.page.wait_for_function("window.animeganLocal.ui.live.stats().skipped >= 10", timeout=240_000)
+            stats = r.page.evaluate("window.animeganLocal.ui.live.stats()")
+        finally:
+            browser.close()
+    # The first frame is stylized; a still camera's next frames are not stylized again.
+    assert stats["processed"] <= 3 and stats["skipped"] >= 10, stats
