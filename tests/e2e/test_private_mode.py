@@ -395,16 +395,16 @@ def write_y4m(path: Path, photo: Path, frames: int = 8, size: tuple[int, int] = 
     return path
 
 
-def test_webcam_skips_frames_that_did_not_change(app_server: Server, photos: Path, tmp_path: Path) -> None:
+def test_webcam_skips_frames_that_did_not_change(browser: Any, app_server: Server, photos: Path, tmp_path: Path) -> None:
     clip = write_y4m(tmp_path / "still.y4m", photos / "portrait_obama_official.jpg")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, f"--use-file-for-fake-video-capture={clip}"])
-        try:
-            r = Recorder(browser.new_context(permissions=["camera"]), app_server)
-            start_local_webcam(r.page, "192")
-            r.page.wait_for_function("window.animeganLocal.ui.live.stats().skipped >= 10", timeout=240_000)
-            stats = r.page.evaluate("window.animeganLocal.ui.live.stats()")
-        finally:
-            browser.close()
+    still_camera = browser.browser_type.launch(executable_path=str(CHROMIUM),
+                                               args=[*ARGS, f"--use-file-for-fake-video-capture={clip}"])
+    try:
+        r = Recorder(still_camera.new_context(permissions=["camera"]), app_server)
+        start_local_webcam(r.page, "192")
+        r.page.wait_for_function("window.animeganLocal.ui.live.stats().skipped >= 10", timeout=240_000)
+        stats = r.page.evaluate("window.animeganLocal.ui.live.stats()")
+    finally:
+        still_camera.close()
     # The first frame is stylized; a still camera's next frames are not stylized again.
     assert stats["processed"] <= 3 and stats["skipped"] >= 10, stats
