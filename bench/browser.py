@@ -110,11 +110,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bench_live_page(page: Any, style: str, side: int, budget: float) -> dict[str, object]:
-    page.select_option("#local-webcam .al-style", style)
-    page.select_option("#local-webcam .al-side", str(side))
-    page.evaluate("window.animeganLocal.ui.live.reset()")
-    if not page.evaluate("window.animeganLocal.ui.live.running"):
-        page.click("#local-webcam .al-start")
+    page.evaluate("""async ([style, side]) => {  // the page may be busy with a frame: no waiting for clicks
+        const live = window.animeganLocal.ui.live;
+        live.stop();
+        live.styleSelect.value = style; live.sideSelect.value = String(side);
+        live.reset();
+        await live.start();
+    }""", [style, side])
     page.wait_for_function("window.animeganLocal.ui.live.stats().processed >= 2", timeout=600_000)  # warm-up
     s0, t0 = page.evaluate("window.animeganLocal.ui.live.stats()"), time.monotonic()
     while True:
@@ -220,7 +222,7 @@ def main() -> None:
                     server = bench_live_server(engine, style, side, args.budget)
                     live.append({**row, "server_fps": server["fps"], "server_ms_per_frame": server["ms_per_frame"],
                                  "browser_over_server_fps": round(float(row["fps"]) / server["fps"], 2)})  # type: ignore[arg-type]
-            page.click("#local-webcam .al-start")  # stop the camera
+            page.evaluate("window.animeganLocal.ui.live.stop()")
             still = [bench_still(page, engine, style, args.runs) for style in args.still_styles or offered]
             flick = bench_flicker(page, engine, Path(tmp), "cute")
             browser.close()

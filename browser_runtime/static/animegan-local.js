@@ -582,6 +582,7 @@ class LiveView {
     this.sideSelect = panel.querySelector('.al-side');
     this.button = panel.querySelector('.al-start');
     this.running = false;
+    this.generation = 0; // a restarted view must not leave its previous loop running
     this.smoother = new Smoother();
     this.reset();
     this.button.addEventListener('click', () => (this.running ? this.stop() : this.start()));
@@ -611,12 +612,13 @@ class LiveView {
   async start() {
     if (this.running) return;
     this.running = true;
+    const generation = ++this.generation;
     this.button.textContent = '■ Stop';
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
       this.video.srcObject = this.stream;
       await this.video.play();
-      this.loop();
+      this.loop(generation);
     } catch (err) {
       this.readout.textContent = `The camera could not be started: ${err.message || err}`;
       this.stop();
@@ -685,10 +687,10 @@ class LiveView {
     return best;
   }
 
-  async loop() {
-    while (this.running) {
+  async loop(generation) {
+    while (this.running && generation === this.generation) {
       await nextVideoFrame(this.video);
-      if (!this.running) break;
+      if (!this.running || generation !== this.generation) break;
       const st = styleById(this.styleSelect.value);
       const auto = this.sideSelect.value === 'auto';
       try {
