@@ -88,6 +88,12 @@ PAGE_SMOOTH = """async ([frames, style, side]) => {
 }"""
 
 
+def progress(kind: str, row: dict[str, object]) -> dict[str, object]:
+    """Each row also goes to stderr as it is measured, so a long run shows (and keeps) partial results."""
+    print(json.dumps({kind: row}), file=sys.stderr, flush=True)
+    return row
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -220,11 +226,12 @@ def main() -> None:
                 for side in args.sizes:
                     row = bench_live_page(page, style, side, args.budget)
                     server = bench_live_server(engine, style, side, args.budget)
-                    live.append({**row, "server_fps": server["fps"], "server_ms_per_frame": server["ms_per_frame"],
-                                 "browser_over_server_fps": round(float(row["fps"]) / server["fps"], 2)})  # type: ignore[arg-type]
+                    live.append(progress("live", {
+                        **row, "server_fps": server["fps"], "server_ms_per_frame": server["ms_per_frame"],
+                        "browser_over_server_fps": round(float(row["fps"]) / server["fps"], 2)}))  # type: ignore[arg-type]
             page.evaluate("window.animeganLocal.ui.live.stop()")
-            still = [bench_still(page, engine, style, args.runs) for style in args.still_styles or offered]
-            flick = bench_flicker(page, engine, Path(tmp), "cute")
+            still = [progress("still", bench_still(page, engine, style, args.runs)) for style in args.still_styles or offered]
+            flick = progress("flicker", bench_flicker(page, engine, Path(tmp), "cute"))
             browser.close()
     finally:
         demo.close()
