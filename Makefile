@@ -11,8 +11,10 @@ export ANIMEGAN_TEST_PHOTOS ?= $(abspath ../shared/photos)
 export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: setup run test lint bench system clean
+.PHONY: browser-runtime
 
 setup: $(VENV)/.installed
+setup: browser-runtime
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 $(VENV)/.installed: requirements-ray.txt
@@ -22,6 +24,15 @@ $(VENV)/.installed: requirements-ray.txt
 	$(PY) -m pip install -q -r requirements-ray.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+# Private mode's browser runtime: onnxruntime-web from the lockfile; the app serves only these files (one folder).
+ORT_DIST := browser_runtime/node_modules/onnxruntime-web/dist
+browser-runtime: browser_runtime/vendor/.installed
+browser_runtime/vendor/.installed: browser_runtime/package.json browser_runtime/package-lock.json
+	cd browser_runtime && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf browser_runtime/vendor && mkdir -p browser_runtime/vendor
+	cp $(ORT_DIST)/ort.min.mjs $(ORT_DIST)/ort-wasm-simd-threaded.jsep.mjs $(ORT_DIST)/ort-wasm-simd-threaded.jsep.wasm browser_runtime/vendor/
 	touch $@
 
 # Debian packages the tests need: Chromium for the browser tests, ffmpeg for video.
@@ -47,3 +58,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf browser_runtime/node_modules browser_runtime/vendor

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import html
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -316,6 +317,15 @@ def license_footer(engine: Engine) -> str:
     )
 
 
+def local_runtime(engine: Engine) -> Any | None:
+    """Private mode (``browser_runtime/``: the styles run in the visitor's browser), or None when it is not installed."""
+    if importlib.util.find_spec("browser_runtime") is None:
+        return None
+    from browser_runtime import LocalRuntime
+
+    return LocalRuntime(engine)
+
+
 # ---- the app ------------------------------------------------------------------------------------------
 
 
@@ -363,21 +373,25 @@ def video_tab(engine: Engine, style_choices: list[tuple[str, str]], new_dir: Cal
                     concurrency_id=CPU_SLOT, concurrency_limit=engine.concurrency)
 
 
-def webcam_tab(engine: Engine, style_choices: list[tuple[str, str]]) -> None:
+def webcam_tab(engine: Engine, style_choices: list[tuple[str, str]], local: Any | None = None) -> None:
     """Live preview: camera frames stream to the server, stylized frames stream back; FPS shown.
 
-    Each browser session gets its own LiveSession (in gr.State), which drops frames while busy.
+    Each browser session gets its own LiveSession (in gr.State), which drops frames while busy. With private
+    mode (``local``) the page makes the preview itself by default and this server path is the fallback.
     """
     settings = engine.settings
     with gr.Tab("Webcam", id="webcam"):
-        with gr.Row():
-            cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="webcam-in")
-            live_out = gr.Image(label="Anime (live)", format="jpeg", interactive=False, elem_id="webcam-out")
-        with gr.Row():
-            live_style = gr.Dropdown(style_choices, value=FAST_STYLE, label="Style", elem_id="webcam-style",
-                                     info="Portrait (Cute) is the fastest; others may run at a few FPS.")
-            live_side = gr.Dropdown(list(LIVE_SIDES), value=settings.live_side, label="Resolution (px)")
-        live_fps = gr.Markdown("Start the camera to see the live preview.", elem_id="webcam-fps")
+        if local is not None:
+            gr.HTML(local.webcam_panel(), js_on_load=local.mount_js, elem_id="local-webcam")
+        with gr.Column(elem_id="webcam-server"):
+            with gr.Row():
+                cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="webcam-in")
+                live_out = gr.Image(label="Anime (live)", format="jpeg", interactive=False, elem_id="webcam-out")
+            with gr.Row():
+                live_style = gr.Dropdown(style_choices, value=FAST_STYLE, label="Style", elem_id="webcam-style",
+                                         info="Portrait (Cute) is the fastest; others may run at a few FPS.")
+                live_side = gr.Dropdown(list(LIVE_SIDES), value=settings.live_side, label="Resolution (px)")
+            live_fps = gr.Markdown("Start the camera to see the live preview.", elem_id="webcam-fps")
         live_state = gr.State(None)
 
     @user_errors
@@ -392,8 +406,9 @@ def webcam_tab(engine: Engine, style_choices: list[tuple[str, str]]) -> None:
                api_name="webcam_frame")
 
 
-def build_app(engine: Engine) -> gr.Blocks:
-    """The whole UI over ``engine``. Launch it with :func:`launch` (theme and CSS are launch options in Gradio 6)."""
+def build_app(engine: Engine, local: Any | None = None) -> gr.Blocks:
+    """The whole UI over ``engine``; ``local`` (from :func:`local_runtime`) adds private mode. Launch it with
+    :func:`launch` (theme and CSS are launch options in Gradio 6)."""
     settings = engine.settings
     cache = ResultCache(settings.cache_dir, settings.cache_mb << 20)
     scratch = Scratch()
@@ -449,8 +464,14 @@ def build_app(engine: Engine) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Stylize", id="stylize"), gr.Row(equal_height=False):
                 with gr.Column(scale=6, min_width=320):
+                    if local is not None:
+                        private = gr.Checkbox(False, label="🔒 Process on this device", elem_id="private-switch",
+                                              **control_state(local.feature(), "Private mode: the photo is stylized in "
+                                                              "this browser and never uploaded"))
+                        local_still = gr.HTML(local.still_panel(), visible=False, js_on_load=local.mount_js,
+                                              elem_id="local-still")
                     image = photo_input("Your photo", height=340, elem_id="photo")
-                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[image], label="Or try an example")
+                    examples = gr.Examples([[str(p)] for p in EXAMPLES], inputs=[image], label="Or try an example")
                     gallery = gr.Gallery(
                         [(str(previews[s.spec.id]), s.spec.label) for s in gallery_styles], label="Style",
                         columns=4, height="auto", allow_preview=False, object_fit="cover", interactive=False,
@@ -466,6 +487,9 @@ def build_app(engine: Engine) -> gr.Blocks:
                         gr.HTML(unavailable_list(unavailable), elem_id="styles-off")
                     face, upscale_r, max_side, full_res, backend, upscaler = option_controls(engine)
                     run = gr.Button("✨ Animefy", variant="primary", size="lg", elem_id="run-btn", interactive=bool(ready))
+                    if local is not None:
+                        local_run = gr.Button("✨ Animefy on this device", variant="primary", size="lg",
+                                              elem_id="local-run-btn", visible=False)
                 with gr.Column(scale=5, min_width=320, elem_id="result-col"):
                     slider = gr.ImageSlider(label="Original ⟷ Anime (drag to compare)", format="png", type="pil",
                                             interactive=False, height=560, max_height=720, elem_id="result",
@@ -492,7 +516,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                                            column_widths=["32%", "12%", "56%"])
 
             video_tab(engine, style_choices, scratch.new_dir)
-            webcam_tab(engine, style_choices)
+            webcam_tab(engine, style_choices, local)
 
         gr.HTML(license_footer(engine))
 
@@ -505,6 +529,10 @@ def build_app(engine: Engine) -> gr.Blocks:
                   concurrency_id=CPU_SLOT, concurrency_limit=engine.concurrency)
         run_batch_btn.click(batch, [files, *options], [batch_gallery, batch_zip, batch_table], api_name="batch",
                             concurrency_id=CPU_SLOT, concurrency_limit=engine.concurrency)
+        if local is not None:  # private mode runs in the page: no server call, nothing uploaded
+            private.change(None, private, [image, examples.dataset, run, local_still, local_run],
+                           js=local.switch_js(3, 2), **ui_only)
+            local_run.click(None, [style, max_side], [slider, download, status], js=local.still_run_js, **ui_only)
     demo.queue(max_size=queue_limit(settings), default_concurrency_limit=1)
     return demo
 
@@ -534,12 +562,15 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
 
 
 def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port: int | None = None, share: bool = False,
-           auth: tuple[str, str] | None = None, block: bool = True) -> None:
-    """Start the server with our theme. ``share`` failing (offline) is reported and the local server keeps running."""
+           auth: tuple[str, str] | None = None, block: bool = True, local: Any | None = None) -> None:
+    """Start the server with our theme. ``share`` failing (offline) is reported and the local server keeps running.
+    ``local`` (the one given to :func:`build_app`) adds private mode's routes and cross-origin isolation."""
+    extra = local.launch_options() if local is not None else {}
     demo.launch(
-        server_name=host, server_port=port, share=share, auth=auth, theme=sakura_theme(), css=CSS, ssr_mode=False,
+        server_name=host, server_port=port, share=share, auth=auth, theme=sakura_theme(),
+        css=CSS + (local.css if local is not None else ""), ssr_mode=False,
         max_file_size=f"{settings.max_upload_mb}mb", show_error=False, prevent_thread_lock=True, quiet=False,
-        footer_links=["api", "settings"], favicon_path=None,
+        footer_links=["api", "settings"], favicon_path=None, **extra,
     )
     if share and not demo.share_url:
         log.warning("Could not create the public share link (no internet connection, or the share server is "
@@ -569,7 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.share and not args.auth:
         log.warning("--share makes this app reachable by anyone with the link; add --auth USER:PASS to require a login")
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    launch(build_app(engine), settings, host=args.host, port=args.port, share=args.share, auth=auth)  # type: ignore[arg-type]
+    local = local_runtime(engine)
+    launch(build_app(engine, local), settings, host=args.host, port=args.port, share=args.share, auth=auth,  # type: ignore[arg-type]
+           local=local)
     return 0
 
 

@@ -30,7 +30,7 @@ from .errors import (
 from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
 from .jobs import JobResult, comparison_pair, queue_limit, stylize_job
 from .live import FAST_STYLE, LIVE_SIDES, LiveSession, LiveStats
-from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, StyleStatus, StylizeOptions
+from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, OnnxModel, StyleStatus, StylizeOptions
 from .previews import style_previews
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
@@ -64,6 +64,7 @@ __all__ = [
     "JobResult",
     "LiveSession",
     "LiveStats",
+    "OnnxModel",
     "Picture",
     "ResultCache",
     "Scratch",

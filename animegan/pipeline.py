@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import grades
-from .backends import BACKEND_NAMES, BackendName, open_style_backend
+from .backends import BACKEND_NAMES, BackendName, has_onnx_graph, onnx_graph, open_style_backend
 from .errors import InvalidOptionError
 from .imageio import OutputFormat, Picture, Source, decode, encode
 from .progress import Progress, no_progress, scaled
@@ -87,6 +87,23 @@ class StyleStatus:
 
 
 @dataclass(frozen=True)
+class OnnxModel:
+    """A style's generator as one fp32 ONNX file another runtime can run (e.g. onnxruntime-web in a browser).
+
+    Input 1×H×W×3 float32 in ``spec.value_range`` named ``input_name``, output the same at ``output_name``;
+    H×W follow ``spec.size``. The colour grade, padding and cropping are the caller's (see :class:`Stylizer`).
+    """
+
+    spec: StyleSpec
+    path: Path
+    sha256: str
+    """SHA-256 of the file's bytes (verified, or recorded when it was derived from the verified weights)."""
+    input_name: str | None
+    output_name: str | None
+    layout: Literal["NHWC", "NCHW"]
+
+
+@dataclass(frozen=True)
 class Feature:
     """Whether an optional capability (faces, upscaling...) can run here, and why not."""
 
@@ -139,6 +156,30 @@ class Engine:
         found = self.weights.locate(spec.weights)
         return Stylizer(spec, open_style_backend(backend, found.path, found.entry, self.settings, spec.value_range,
                                                  spec.input_name, spec.output_name))
+
+    def onnx_model(self, style_id: str) -> OnnxModel:
+        """The style's fp32 ONNX file: the verified weight file itself, or its export built from it once (``hayao``).
+
+        Raises UnknownStyleError, WeightsError (weights missing or corrupt) or BackendUnavailableError
+        (the weights have no ONNX form here).
+        """
+        spec = STYLES.get(style_id)
+        found = self.weights.locate(spec.weights)
+        graph = onnx_graph(found.path, found.entry, self.settings)
+        if graph.input_name is not None:  # an export: NHWC, its own tensor names
+            return OnnxModel(spec, graph.path, graph.sha256, graph.input_name, graph.output_name, "NHWC")
+        return OnnxModel(spec, graph.path, graph.sha256, spec.input_name, spec.output_name, spec.layout)
+
+    def onnx_model_status(self, style_id: str) -> Feature:
+        """Whether :meth:`onnx_model` can give this style's file (its weights verify and have an ONNX form),
+        and why not; nothing is built or loaded."""
+        status = self.style_status(style_id)
+        if not status.available:
+            return Feature(False, status.reason)
+        entry = self.weights.entry(status.spec.weights)
+        if not has_onnx_graph(entry):
+            return Feature(False, f"{entry.file!r} (a {entry.format} {entry.arch} model) has no ONNX form")
+        return Feature(True)
 
     def features(self) -> dict[str, Feature]:
         """Optional capabilities and whether they can run (the UI hides or disables the rest)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -101,6 +102,51 @@ def candidates(entry: WeightEntry) -> list[BackendName]:
     return []
 
 
+@dataclass(frozen=True)
+class OnnxGraph:
+    """A weight file's fp32 ONNX graph: NHWC, the style's value range, dynamic or fixed height and width."""
+
+    path: Path
+    sha256: str
+    """Of the bytes at ``path``: the manifest's for a shipped ONNX file, the build record's for an export."""
+    input_name: str | None = None
+    output_name: str | None = None
+    """Tensor names fixed by the export; None for a shipped file (the style's names apply)."""
+
+
+def has_onnx_graph(entry: WeightEntry) -> bool:
+    """Whether :func:`onnx_graph` can give this weight file's ONNX graph (it is one, or it exports to one)."""
+    return entry.format == "onnx" or (entry.format == "torch" and entry.arch in EXPORTABLE)
+
+
+def onnx_graph(path: Path, entry: WeightEntry, settings: Settings) -> OnnxGraph:
+    """The fp32 ONNX graph of a verified weight file ``path`` (``entry`` is its manifest line): the file itself
+    for an ONNX model, else its export, built once from the file and cached (:mod:`.derived`; needs torch to build).
+
+    Raises BackendUnavailableError when the file has no ONNX form (not exportable, or the export fails).
+    """
+    if entry.format == "onnx":
+        return OnnxGraph(path, entry.sha256)
+    if not has_onnx_graph(entry):
+        raise BackendUnavailableError(f"{entry.file!r} (a {entry.format} {entry.arch} model) has no ONNX form")
+    from . import derived
+
+    built = derived.cached(settings.model_cache_dir, entry.sha256, "onnx", _export(path, entry, settings.threads, False))
+    return OnnxGraph(built.path, str(built.record["sha256"]), *derived.EXPORT_NAMES)
+
+
+def _export(path: Path, entry: WeightEntry, threads: int, with_stats: bool) -> Callable[[Path], dict[str, object]]:
+    """The build function of a PyTorch generator's ONNX export (see :func:`.derived.export_onnx`)."""
+
+    def build(dst: Path) -> dict[str, object]:
+        from . import derived
+        from .torch_backend import TorchBackend  # torch is imported only to build: a cached export runs without it
+
+        return derived.export_onnx(TorchBackend.load(path, entry.arch, threads).model, dst, with_stats)
+
+    return build
+
+
 def open_style_backend(
     choice: BackendName,
     path: Path,
@@ -159,27 +205,14 @@ def _open(
         from .onnx_backend import OnnxBackend, OnnxGlobalNormBackend
     except ImportError as err:
         raise BackendUnavailableError(f"onnxruntime is not installed ({err}); use --backend torch") from err
-    root = settings.model_cache_dir
+    root, sha = settings.model_cache_dir, entry.sha256
+    fp32_path = onnx_graph(path, entry, settings).path
     stats: Callable[[], Path] | None = None
     if entry.format == "torch":
-
-        def export(with_stats: bool) -> Callable[[Path], dict[str, object]]:
-            def build(dst: Path) -> dict[str, object]:
-                from .torch_backend import TorchBackend  # torch is imported only to build: a cached export runs without it
-
-                return derived.export_onnx(TorchBackend.load(path, entry.arch, threads).model, dst, with_stats)
-
-            return build
-
-        sha = entry.sha256
-        fp32_path = derived.cached(root, sha, "onnx", export(False)).path
-        stats = lambda: derived.cached(root, sha, "onnx-stats", export(True)).path  # noqa: E731 (built on first tiled run)
+        stats = lambda: derived.cached(root, sha, "onnx-stats", _export(path, entry, threads, True)).path  # noqa: E731 (built on first tiled run)
         input_name = output_name = None
-    else:
-        fp32_path = path
-        if entry.arch in GRAFTABLE:
-            sha = entry.sha256
-            stats = lambda: derived.cached(root, sha, "onnx-stats", lambda dst: derived.graft_onnx_stats(path, dst)).path  # noqa: E731
+    elif entry.arch in GRAFTABLE:
+        stats = lambda: derived.cached(root, sha, "onnx-stats", lambda dst: derived.graft_onnx_stats(path, dst)).path  # noqa: E731
 
     def onnx(model: Path, name: str) -> OnnxBackend:
         if stats is not None:

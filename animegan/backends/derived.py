@@ -46,6 +46,8 @@ MIN_INT8_SPEEDUP = 1.05
 """``auto`` takes an INT8 build only if it ran at least this much faster than fp32 when it was built."""
 SPEED_SIDE, SPEED_RUNS = 384, 3
 """The build-time speed check: one example photo at this size, runs alternated with fp32, medians."""
+EXPORT_NAMES = ("x", "y")
+"""Input and output tensor names of an exported generator (``x → y``)."""
 EXPORT_ATOL = 1e-2
 """Largest |ONNX − PyTorch| accepted for an fp32 export (values in [-1, 1])."""
 
@@ -179,7 +181,7 @@ def export_onnx(generator: Any, dst: Path, with_stats: bool = False) -> dict[str
         names, outputs = ["x", "given", "mix"], ["y", "stats"]
         shapes: Any = {"x": {1: dim_h, 2: dim_w}, "given": None, "mix": None}
     else:
-        model, args, names, outputs = Nhwc(generator).eval(), (x,), ["x"], ["y"]
+        model, args, names, outputs = Nhwc(generator).eval(), (x,), [EXPORT_NAMES[0]], [EXPORT_NAMES[1]]
         shapes = {"x": {1: dim_h, 2: dim_w}}
     err = export_checked(model, args, names, outputs, shapes, dst)
     return {"max_abs_err": err, "with_stats": with_stats}

@@ -43,11 +43,12 @@ def webcam_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = importlib.import_module("app")
     tmp = tmp_path_factory.mktemp("webcam")
     engine = Engine(make_settings(tmp, ANIMEGAN_LIVE_SIDE=str(LIVE_SIDE)))
-    demo = app.build_app(engine)
+    local = app.local_runtime(engine)  # private mode on, as `python app.py` runs: the page is cross-origin isolated
+    demo = app.build_app(engine, local)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
     assert {"webcam-in", "webcam-out", "webcam-fps"} <= ids, "app.py lost its Webcam tab"
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
+    app.launch(demo, engine.settings, host="127.0.0.1", port=port, block=False, local=local)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -73,6 +74,8 @@ def test_fake_camera_shows_stylized_frames_and_fps(webcam_app: str, tmp_path: Pa
             page = browser.new_context(permissions=["camera"]).new_page()
             page.goto(webcam_app)
             page.get_by_role("tab", name="Webcam").click()
+            if page.locator("#local-webcam").count():  # the server's path is the fallback: choose it
+                page.locator("#local-webcam input[value=server]").check()
             page.locator("#webcam-in").get_by_text("Click to Access Webcam").click()
             page.locator("#webcam-in video").wait_for(state="visible", timeout=15_000)
             page.locator("#webcam-in button[aria-label='capture photo']").click()  # Gradio's "Record": start streaming

@@ -1,0 +1,337 @@
+"""Private mode: the style models run in the visitor's browser (onnxruntime-web); photos and frames stay there.
+
+An optional part of the app: ``app.py`` imports it only when it is installed, and the app works without it.
+:class:`LocalRuntime` adds to the app, on its own origin (nothing from a CDN):
+
+- ``/local/animegan-local.js``: the page's module (``window.animeganLocal``, see ``static/``);
+- ``/local/styles.json``: which styles run in the browser, with the facts the page needs, and why not;
+- ``/local/ort/<file>``: onnxruntime-web's runtime, the files in ``vendor/`` (``make browser-runtime`` copies
+  them there from the npm package pinned in ``package-lock.json``);
+- ``/local/models/<style>.onnx``: the style's verified ONNX file, byte for byte (:meth:`animegan.Engine.onnx_model`);
+
+every file with an ``ETag`` (its SHA-256) so the browser keeps it and revalidates it cheaply, and makes every page
+cross-origin isolated (COOP/COEP), which WebAssembly threads need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from animegan import FAST_STYLE, STYLES, AnimeGANError, Engine, Feature, OnnxModel
+
+log = logging.getLogger("animegan.local")
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+VENDOR_DIR = HERE / "vendor"
+"""onnxruntime-web's files the page loads (ort.min.mjs and its WebAssembly build); filled by ``make browser-runtime``."""
+RUNTIME_ENTRY = "ort.min.mjs"
+PREFIX = "/local"
+MODULE = "animegan-local.js"
+LOCAL_GRADES = frozenset({"neon"})
+"""Colour grades the page implements (``static/animegan-local.js`` mirrors :mod:`animegan.grades`)."""
+LOCAL_MAX_SIDE = 1024
+"""Largest processing size (longer side) offered in the browser: a 1024² v2 frame needs ~2 GB in the engine."""
+LIVE_SIDES = (192, 256, 320, 384, 448, 512)
+"""Live processing sizes offered in the browser (longer side)."""
+LIVE_TARGET_FPS = 15
+"""The live mode's adaptive size: the largest that holds this frame rate on the visitor's device."""
+SERVER_ONLY = "Face redrawing and upscaling run on the server only; on this device a photo gets the style alone."
+MEDIA_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
+ISOLATION_HEADERS = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp")]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# ---- the page's panels (app.py places them; static/animegan-local.js fills them) -----------------------
+
+MOUNT_JS = "(window.animeganLocalMounts ||= []).push(element); window.animeganLocal?.mountAll();"
+"""``js_on_load`` of a panel: the module mounts it when loaded (whichever comes first)."""
+STILL_RUN_JS = "(style, side) => window.animeganLocal.ui.stylizeStill(style, side)"
+"""Private-mode run: (style id, processing size) → [comparison pair, PNG file, status], all made in the page."""
+
+
+def switch_js(hidden_when_on: int, shown_when_on: int) -> str:
+    """The private switch's client-side handler: visibility updates for the outputs, in that order."""
+    hide = ["{__type__: 'update', visible: !on}"] * hidden_when_on
+    show = ["{__type__: 'update', visible: on}"] * shown_when_on
+    return f"(on) => [{', '.join(hide + show)}]"
+
+
+def still_panel() -> str:
+    """The Stylize tab's private-mode photo input: the photo is read in the page, never uploaded."""
+    return (
+        '<div class="al-panel" data-al="still"><p class="al-note">🔒 <b>Private mode</b>: your photo is read and '
+        "stylized by this browser; nothing is uploaded.</p>"
+        '<label class="al-drop"><input type="file" accept="image/*" class="al-file" aria-label="Photo (stays on this device)">'
+        '<span class="al-drop-text">Drop a photo here or click to choose one</span><img class="al-preview" alt=""></label>'
+        f'<p class="al-styles" aria-live="polite"></p><p class="al-small">{html.escape(SERVER_ONLY)}</p></div>'
+    )
+
+
+def webcam_panel() -> str:
+    """The Webcam tab's mode switch and in-browser live preview (the server's path stays as the fallback)."""
+    return (
+        '<div class="al-panel" data-al="webcam">'
+        '<div class="al-modes" role="radiogroup" aria-label="Where the live preview is made">'
+        '<label><input type="radio" name="al-mode" value="browser"> In my browser (frames never leave this device)</label>'
+        '<label><input type="radio" name="al-mode" value="server"> On the server</label></div>'
+        '<p class="al-why al-small"></p>'
+        '<div class="al-live"><div class="al-row">'
+        '<label>Style <select class="al-style"></select></label>'
+        '<label>Size <select class="al-side"></select></label>'
+        '<button type="button" class="al-start">▶ Start camera</button></div>'
+        '<div class="al-row"><video class="al-video" playsinline muted></video>'
+        '<canvas class="al-out" aria-label="Anime (live, made in this browser)"></canvas></div>'
+        '<p class="al-fps" aria-live="polite">Start the camera to see the live preview, made in this browser.</p></div></div>'
+    )
+
+
+PANEL_CSS = """
+.al-panel { display: flex; flex-direction: column; gap: 8px; }
+.al-panel p { margin: 0; }
+.al-note { background: #fff1f5; border: 1px solid #fecdd9; border-radius: 14px; padding: 8px 12px; }
+.al-small { color: #6b5459; font-size: .88rem; }
+.al-drop { display: flex; flex-direction: column; align-items: center; justify-content: center; gap: 8px; min-height: 220px;
+           border: 2px dashed #fda4bc; border-radius: 14px; background: #fffdf9; cursor: pointer; padding: 10px; }
+.al-drop input { position: absolute; width: 1px; height: 1px; opacity: 0; }
+.al-preview { max-width: 100%; max-height: 300px; border-radius: 10px; display: none; }
+.al-row { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; }
+.al-row video, .al-row canvas { width: min(100%, 480px); border-radius: 12px; background: #fbf4ee; }
+.al-video { transform: scaleX(-1); }
+.al-out { transform: scaleX(-1); }
+.al-modes { display: flex; flex-wrap: wrap; gap: 14px; }
+.al-start { border-radius: 999px; padding: 6px 16px; background: #d92d63; color: #fff; border: 0; font-weight: 700; }
+.al-live select { border: 1px solid #fecdd9; border-radius: 8px; padding: 3px 6px; background: #fff; }
+.al-styles .al-on { color: #7f1b3e; font-weight: 700; }
+"""
+
+
+# ---- serving ----------------------------------------------------------------------------------------
+
+
+class IsolationMiddleware:
+    """Adds COOP ``same-origin`` and COEP ``require-corp`` to every HTTP response: the page becomes
+    cross-origin isolated (``crossOriginIsolated``), so onnxruntime-web may use threads (SharedArrayBuffer).
+    Everything the app serves is same-origin, so nothing else on the page needs a CORP header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_isolated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in ISOLATION_HEADERS if h[0] not in names)]
+            await send(message)
+
+        await self.app(scope, receive, send_isolated)
+
+
+@dataclass(frozen=True)
+class Served:
+    """Bytes to serve and their SHA-256 (the ETag)."""
+
+    data: bytes
+    sha256: str
+
+
+def runtime_files() -> dict[str, Path]:
+    """The runtime files present in :data:`VENDOR_DIR`, by name (the only names ``/local/ort/`` serves)."""
+    if not VENDOR_DIR.is_dir():
+        return {}
+    return {p.name: p for p in VENDOR_DIR.iterdir() if p.is_file() and p.suffix in MEDIA_TYPES}
+
+
+class LocalRuntime:
+    """Serves the browser runtime for one engine. Thread-safe; reads nothing until asked."""
+
+    mount_js = MOUNT_JS
+    still_run_js = STILL_RUN_JS
+    css = PANEL_CSS
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._runtime_cache: dict[tuple[str, int, int], Served] = {}
+
+    @staticmethod
+    def still_panel() -> str:
+        return still_panel()
+
+    @staticmethod
+    def webcam_panel() -> str:
+        return webcam_panel()
+
+    @staticmethod
+    def switch_js(hidden_when_on: int, shown_when_on: int) -> str:
+        return switch_js(hidden_when_on, shown_when_on)
+
+    # ---- what runs where ----------------------------------------------------------------------
+
+    def feature(self) -> Feature:
+        """Whether the runtime files are installed here (else private mode is off, saying how to install it)."""
+        if RUNTIME_ENTRY not in runtime_files():
+            return Feature(False, f"the browser runtime is not installed ({VENDOR_DIR} has no {RUNTIME_ENTRY}); "
+                                  "run `make browser-runtime`")
+        return Feature(True)
+
+    def style_state(self, style_id: str) -> Feature:
+        """Whether a style can run in the browser, and why not."""
+        spec = STYLES.get(style_id)
+        if spec.grade is not None and spec.grade not in LOCAL_GRADES:
+            return Feature(False, f"its colour grade {spec.grade!r} runs on the server only")
+        return self.engine.onnx_model_status(style_id)
+
+    def manifest(self) -> dict[str, Any]:
+        """What the page needs: every style with whether it runs locally (and why not), its size rule,
+        value range and grade; the size limits; the live mode's sizes and target."""
+        settings = self.engine.settings
+        styles = []
+        for spec in STYLES:
+            state = self.style_state(spec.id)
+            rule = spec.size
+            styles.append({
+                "id": spec.id, "label": spec.label, "cost": spec.cost, "local": state.available, "reason": state.reason,
+                "model": f"models/{spec.id}.onnx", "value_range": list(spec.value_range), "grade": spec.grade,
+                "multiple_of": rule.multiple_of, "min_side": rule.min_side, "fixed": list(rule.fixed) if rule.fixed else None,
+                "max_side": LOCAL_MAX_SIDE,
+            })
+        runtime = self.feature()
+        return {
+            "runtime": runtime.available, "runtime_reason": runtime.reason, "styles": styles,
+            "default_side": min(settings.max_side, LOCAL_MAX_SIDE), "max_pixels": settings.max_pixels,
+            "live_sides": list(LIVE_SIDES), "live_default_style": FAST_STYLE, "live_target_fps": LIVE_TARGET_FPS,
+            "server_only": SERVER_ONLY,
+        }
+
+    # ---- serving ------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        methods = ["GET", "HEAD"]
+        return [
+            Route(f"{PREFIX}/{MODULE}", self._module, methods=methods),
+            Route(f"{PREFIX}/styles.json", self._styles, methods=methods),
+            Route(f"{PREFIX}/ort/{{name}}", self._runtime, methods=methods),
+            Route(f"{PREFIX}/models/{{style}}.onnx", self._model, methods=methods),
+        ]
+
+    def launch_options(self) -> dict[str, Any]:
+        """``gr.Blocks.launch`` arguments: the routes, the isolation middleware and the page's module."""
+        return {"app_kwargs": {"routes": self.routes(), "middleware": [Middleware(IsolationMiddleware)]},
+                "head": f'<script type="module" src="{PREFIX.lstrip("/")}/{MODULE}"></script>'}
+
+    async def _module(self, request: Request) -> Response:
+        if not logged_in(request):
+            return unauthorized()
+        data = await run_in_threadpool((STATIC_DIR / MODULE).read_bytes)
+        return cached_response(request, Served(data, hashlib.sha256(data).hexdigest()), MEDIA_TYPES[".js"])
+
+    async def _styles(self, request: Request) -> Response:
+        if not logged_in(request):
+            return unauthorized()
+        doc = await run_in_threadpool(self.manifest)
+        return JSONResponse(doc, headers={"Cache-Control": "no-store"})
+
+    async def _runtime(self, request: Request) -> Response:
+        if not logged_in(request):
+            return unauthorized()
+        name = request.path_params["name"]
+        path = runtime_files().get(name)  # exact names of the files present: no path from the request is used
+        if path is None:
+            return JSONResponse({"error": f"no runtime file {name!r}"}, status_code=404)
+        served = await run_in_threadpool(self._read_runtime, path)
+        return cached_response(request, served, MEDIA_TYPES[path.suffix])
+
+    def _read_runtime(self, path: Path) -> Served:
+        st = path.stat()
+        key = (path.name, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            served = self._runtime_cache.get(key)
+        if served is None:
+            data = path.read_bytes()
+            served = Served(data, hashlib.sha256(data).hexdigest())
+            with self._lock:
+                self._runtime_cache = {k: v for k, v in self._runtime_cache.items() if k[0] != path.name} | {key: served}
+        return served
+
+    async def _model(self, request: Request) -> Response:
+        if not logged_in(request):
+            return unauthorized()
+        style = request.path_params["style"]
+        if style not in STYLES:  # only registry ids: the URL never names a file
+            return JSONResponse({"error": f"unknown style {style!r}"}, status_code=404)
+        state = self.style_state(style)
+        if not state.available:
+            return JSONResponse({"error": f"{style!r} does not run in the browser: {state.reason}"}, status_code=404)
+        try:
+            model, served = await run_in_threadpool(self._read_model, style)
+        except AnimeGANError as err:
+            log.warning("model file of %r not served: %s", style, err)
+            return JSONResponse({"error": str(err)}, status_code=503)
+        headers = {"X-Input-Name": model.input_name or "", "X-Output-Name": model.output_name or "",
+                   "X-Layout": model.layout}
+        return cached_response(request, served, "application/octet-stream", headers)
+
+    def _read_model(self, style: str) -> tuple[OnnxModel, Served]:
+        """The style's ONNX file, read and hashed again: what is sent is exactly what was verified."""
+        model = self.engine.onnx_model(style)
+        data = model.path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if sha != model.sha256:
+            from animegan import WeightsChecksumError
+
+            raise WeightsChecksumError(f"{model.path} changed after it was verified (SHA-256 {sha[:12]}…, "
+                                       f"expected {model.sha256[:12]}…); restart the app")
+        return model, Served(data, sha)
+
+
+def cached_response(request: Request, served: Served, media_type: str, headers: dict[str, str] | None = None) -> Response:
+    """``served`` with its SHA-256 as a strong ETag; ``304`` when the browser already has these bytes.
+    ``no-cache``: the browser keeps the file and revalidates it on each use (one small request)."""
+    etag = f'"{served.sha256}"'
+    base = {"ETag": etag, "Cache-Control": "no-cache", **(headers or {})}
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=base)
+    body = b"" if request.method == "HEAD" else served.data
+    response = Response(body, media_type=media_type, headers=base)
+    if request.method == "HEAD":
+        response.headers["content-length"] = str(len(served.data))
+    return response
+
+
+def logged_in(request: Request) -> bool:
+    """The app's login applies here too (``--auth``): Gradio 6.31's own check, on its FastAPI app."""
+    app = request.app
+    if getattr(app, "auth", None) is None and getattr(app, "auth_dependency", None) is None:
+        return True
+    if app.auth_dependency is not None:
+        return app.auth_dependency(request) is not None
+    cookie = getattr(app, "cookie_id", "")
+    token = request.cookies.get(f"access-token-{cookie}") or request.cookies.get(f"access-token-unsecure-{cookie}")
+    return app.tokens.get(token) is not None
+
+
+def unauthorized() -> Response:
+    return JSONResponse({"error": "Not authenticated"}, status_code=401)
