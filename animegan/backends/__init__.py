@@ -153,7 +153,10 @@ def _open(
 ) -> Backend:
     threads = settings.threads
     if name == "torch":
-        return open_backend(path, "torch", entry.arch, threads)
+        try:
+            return open_backend(path, "torch", entry.arch, threads)
+        except ImportError as err:  # the `lite` Docker image has no torch
+            raise BackendUnavailableError(f"PyTorch is not installed ({err}); use --backend onnx") from err
     try:
         from . import derived
         from .onnx_backend import OnnxBackend, OnnxGlobalNormBackend
