@@ -45,6 +45,7 @@ from animegan import (
     StylizeOptions,
     VideoOptions,
     __version__,
+    cancel_model_runs,
     comparison_pair,
     convert_video,
     expand_uploads,
@@ -60,13 +61,14 @@ log = logging.getLogger("animegan.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
 TITLE = "AnimeGAN WebUI"
+STOPPING_MESSAGE = "the request was cancelled: the server is stopping"
 GENERIC_ERROR = "Something went wrong on our side while processing this request. It has been logged; please try again."
 CPU_SLOT = "cpu"
 """Stylize and batch share one queue slot: each run already uses every core."""
 MAX_QUEUE = 16
-STOP_GRACE_S = 0.8
+STOP_GRACE_S = 0.5
 """After SIGTERM/SIGINT, how long running requests get to reach their next step and end cancelled; then the
-process exits anyway (``docker stop`` waits 10 s before SIGKILL; we stay well under 2 s)."""
+process exits anyway (``docker stop`` waits 10 s before SIGKILL; with podman's own ~0.6 s we stay under 2 s)."""
 
 
 class Requests:
@@ -229,6 +231,9 @@ def user_errors(fn: F) -> F:
                 log.info("%s refused: %s", fn.__name__, err)
                 raise gr.Error(str(err), print_exception=False) from err
             except Exception as err:
+                if REQUESTS.stopping.is_set():  # its model call was cancelled by the stop
+                    log.info("%s cancelled: the server is stopping", fn.__name__)
+                    raise gr.Error(STOPPING_MESSAGE, print_exception=False) from err
                 log.exception("unexpected error in %s", fn.__name__)
                 raise gr.Error(GENERIC_ERROR, print_exception=False) from err
 
@@ -279,7 +284,7 @@ def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
 
     def report(fraction: float, message: str) -> None:
         if REQUESTS.stopping.is_set():
-            raise JobCancelledError("the request was cancelled: the server is stopping")
+            raise JobCancelledError(STOPPING_MESSAGE)
         if not job_alive():
             raise JobCancelledError("the request was cancelled: its client went away")
         progress(fraction, desc=message[:1].upper() + message[1:])
@@ -585,22 +590,24 @@ def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port
         log.warning("Could not create the public share link (no internet connection, or the share server is "
                     "unreachable). The app is still running locally at %s", demo.local_url)
     if block:
-        while not stop_requested.wait(0.2):
+        while not stop_requested.wait(0.05):  # polled: the signal handler only sets the event
             pass
         stop(demo)
 
 
 def stop(demo: gr.Blocks, grace_s: float = STOP_GRACE_S) -> None:
     """Stop serving in about a second, then end the process: every running request is cancelled at its next
-    progress step (its client is told so) and new ones are refused, then the server closes. If a request is
-    still inside one long model call after ``grace_s``, the process ends without it (nothing is left
-    half-written: results and caches are written under a temporary name and renamed)."""
+    progress step or inside its onnxruntime model call (its client is told so; so is one that starts meanwhile),
+    then the server closes. If a request is still running after ``grace_s`` (a PyTorch call cannot be
+    cancelled), the process ends without it: nothing is left half-written (results and caches are written
+    under a temporary name and renamed)."""
     log.info("stopping (%d request%s running)", REQUESTS.count(), "" if REQUESTS.count() == 1 else "s")
     REQUESTS.stopping.set()
+    cancel_model_runs()
     deadline = time.monotonic() + grace_s
     while REQUESTS.count() and time.monotonic() < deadline:
         time.sleep(0.02)
-    if REQUESTS.count():  # its thread is inside a native model call, which cannot be interrupted
+    if REQUESTS.count():  # its thread is inside a PyTorch call, which cannot be interrupted
         log.warning("a request was still running %.1f s after the stop; exiting without it", grace_s)
     else:
         server = getattr(demo, "server", None)

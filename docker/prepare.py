@@ -2,7 +2,8 @@
 
 Fails the build (exit 1) with the manifest's own fix-it message when a style's weight file is missing
 or corrupt. Face and upscale weights are optional: their absence only disables those options.
-The log is one line per model (and per optional feature), plus the warnings that matter.
+The log is one line per model (and per optional feature), plus the warnings that matter; it is also kept
+in the image as ``$ANIMEGAN_MODEL_CACHE_DIR/prepare.log`` (what was built and why each style runs as it does).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import sys
 import time
 import warnings
+from pathlib import Path
 
 from animegan import AnimeGANError, Engine, get_settings, style_previews
 from animegan.prepare import prepare
@@ -18,9 +20,11 @@ from animegan.prepare import prepare
 log = logging.getLogger("animegan.build")
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(log_file: Path) -> None:
     """Only warnings and errors from the libraries: the exporters and quantizers log hundreds of INFO lines."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(log_file, mode="w")])
     log.setLevel(logging.INFO)
     # PyTorch's exporter warns about its own internals (deprecations, TorchScript fallbacks) on every export
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -28,10 +32,15 @@ def quiet_libraries() -> None:
 
 
 def main() -> int:
-    quiet_libraries()
+    try:
+        settings = get_settings()
+    except AnimeGANError as err:  # a malformed ANIMEGAN_* variable
+        print(f"ERROR {err}", file=sys.stderr)
+        return 1
+    quiet_libraries(settings.model_cache_dir / "prepare.log")
     start = time.monotonic()
     try:
-        engine = Engine(get_settings())
+        engine = Engine(settings)
         missing = [s for s in engine.styles() if not s.available]
         for s in missing:
             log.error("style %r: %s", s.spec.id, s.reason)

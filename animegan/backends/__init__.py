@@ -9,6 +9,7 @@ never imports torch.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -89,6 +90,16 @@ def open_backend(
 
         return OnnxBackend(path, threads, input_name, output_name)
     raise ValueError(f"no backend for weight format {fmt!r}")
+
+
+def cancel_model_runs() -> None:
+    """Cancel every onnxruntime model call of this process, running or future (for a server that is stopping:
+    each fails with an onnxruntime error). PyTorch calls cannot be cancelled and run to their end."""
+    if "onnxruntime" not in sys.modules:
+        return  # no model has run: nothing to cancel, and no reason to import onnxruntime now
+    from .onnx_backend import cancel_runs
+
+    cancel_runs()
 
 
 def candidates(entry: WeightEntry) -> list[BackendName]:
