@@ -125,9 +125,9 @@ def open_style_backend(
     """The backend ``choice`` for a verified weight file ``path`` (``entry`` is its manifest line).
 
     ``auto`` takes the fastest candidate that works here, never building an INT8 model on its own:
-    INT8 is used when a cached INT8 build of this file passed the quality guard and ran faster than
-    fp32 when it was built (``python -m animegan prepare`` builds them; so does forcing ``onnx-int8``
-    once). A candidate that fails is logged and the next one tried. A forced choice that cannot run
+    INT8 is used when a cached INT8 build of this file passed the quality guard and is recorded as
+    faster than fp32 (``derived.INT8_SPEED_FILE``; ``python -m animegan prepare`` builds them, and so does
+    forcing ``onnx-int8`` once). A candidate that fails is logged and the next one tried. A forced choice that cannot run
     raises BackendUnavailableError; ``int8`` is the policy for a forced ``onnx-int8`` (see :data:`Int8Policy`).
     """
     options = candidates(entry)
