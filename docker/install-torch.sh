@@ -6,3 +6,7 @@
 set -eu
 pip install -q ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r requirements-torch.txt
 pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
+# PyTorch's own C++ unit tests and headers (~125 MB in the CPU wheel) serve only testing PyTorch and compiling
+# extensions (or torch.compile, which this project does not use).
+torch_dir=$(python -c "import importlib.util; print(importlib.util.find_spec('torch').submodule_search_locations[0])")
+rm -rf "$torch_dir/test" "$torch_dir/include"
