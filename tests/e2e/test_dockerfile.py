@@ -140,3 +140,18 @@ def test_build_step_passes_with_the_shipped_weights(tmp_path: Path) -> None:
     assert any(re.fullmatch(r"INFO paprika +fp32 only.*", line) for line in lines)
     assert any(re.fullmatch(r"INFO animevideov3 +upscaler: onnxruntime ×2 \(folded\), onnxruntime ×4", line) for line in lines)
     assert len(lines) < 30, "one line per model: " + "\n".join(lines)
+
+
+def test_the_compose_example_runs_the_hardened_set_up() -> None:
+    """compose.yaml runs what ``make docker-test`` checks: read-only, any UID in group 0, no capabilities, a /tmp
+    tmpfs, the result cache on a volume at /cache (writable by group 0 in the image)."""
+    import yaml
+
+    service = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["animegan"]
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+    assert service["security_opt"] == ["no-new-privileges:true"] and service["user"].endswith(":0")
+    assert {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 1 << 30}} in service["volumes"]
+    assert "animegan-cache:/cache" in service["volumes"]
+    assert service["environment"]["ANIMEGAN_CACHE_DIR"].startswith("/cache/")
+    assert "install -d -m 0775 -o root -g 0 /cache" in " ".join(a for w, a in stage(None) if w == "RUN")
+    assert all(p.startswith("127.0.0.1:") for p in service["ports"]), "publish on loopback unless --auth is set"
