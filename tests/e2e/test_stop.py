@@ -15,6 +15,7 @@ from tests.e2e.conftest import start_app, stop_app
 pytestmark = pytest.mark.e2e
 
 LONG_JOB_PHOTO = "large_snow_station_3840x2160.jpg"
+WARM_UP_PHOTO = "landscape_beach_small_256.jpg"
 JOBS = {
     "tiles": ({"style": "cute", "full_res": True}, "tile"),
     "one model call": ({"style": "paprika", "full_res": False}, "stylizing"),
@@ -41,6 +42,9 @@ def test_a_signal_during_a_running_request_stops_the_app_cleanly(sig: signal.Sig
     server = start_app(tmp_path)
     try:
         client = Client(server.url, verbose=False)
+        # load the model first: a session being created cannot be cancelled (the stop then ends without it)
+        client.predict(handle_file(str(photos / WARM_UP_PHOTO)), options["style"], face="off", upscale=1, max_side=256,
+                       full_res=False, backend="onnx", api_name="/stylize")
         job = client.submit(handle_file(str(photos / LONG_JOB_PHOTO)), options["style"], face="off", upscale=1,
                             max_side=1024, full_res=options["full_res"], backend="onnx", api_name="/stylize")
         wait_for(job, step)
