@@ -1,51 +1,75 @@
-# AnimeGAN WebUI: the web app on a CPU.
-#   cp -r ../shared/weights/* weights/      # weight files into the build context (verified against weights/manifest.json)
-#   docker build -t animegan-webui .
-#   docker run -p 7860:7860 animegan-webui  # then open http://localhost:7860
-FROM python:3.11-slim
+# AnimeGAN WebUI: the web app on a CPU (README, "Docker"). The weight files go into weights/ of the build context.
+#   docker build -t animegan-webui .                                                   # full: CPU-only PyTorch
+#   docker build --build-arg RUNTIME=lite --build-arg TORCH_INDEX_URL= -t animegan-webui .   # PyPI only: no torch
+#   docker run --rm -p 7860:7860 animegan-webui                                        # open http://localhost:7860
 
+# ---- runtime: what the image runs (no apt packages: headless OpenCV) ---------------------------------------------
+FROM python:3.11-slim AS runtime
+# full: CPU-only PyTorch in the image, every feature. lite: no torch at all (upscaling and `--backend torch` are
+# unavailable), for where only PyPI is reachable: its torch is the CUDA build, 4 GB of GPU libraries that cannot
+# run here, so it is only used to build the models and is not kept.
+ARG RUNTIME=full
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GRADIO_ANALYTICS_ENABLED=False \
-    GRADIO_SERVER_NAME=0.0.0.0 \
-    GRADIO_SERVER_PORT=7860
-
-# OpenCV's shared-library needs; nothing else is installed from apt.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
- && rm -rf /var/lib/apt/lists/*
-
+    PIP_ROOT_USER_ACTION=ignore
 WORKDIR /app
+COPY requirements.txt requirements-torch.txt requirements-nodeps.txt docker/install-torch.sh ./
+RUN case "$RUNTIME" in full|lite) ;; *) echo "RUNTIME must be full or lite, not '$RUNTIME'"; exit 1 ;; esac \
+ && pip install -q -r requirements.txt \
+ && if [ "$RUNTIME" = full ]; then ./install-torch.sh; fi
 
-# The same two steps as `make setup` (see Makefile). PyTorch's CPU index lets pip pick the CPU-only build of
-# the pinned torch/torchvision (2.14.1+cpu matches ==2.14.1); pass --build-arg TORCH_INDEX_URL= to use PyPI's.
+# ---- build: verify the weights, build the derived models and previews (only those are kept) ----------------------
+FROM runtime AS build
+ARG RUNTIME=full
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-COPY requirements.txt requirements-nodeps.txt ./
-RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r requirements.txt \
- && pip install --no-deps --no-build-isolation -r requirements-nodeps.txt
-
-RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin anime
-
+RUN if [ "$RUNTIME" = lite ]; then ./install-torch.sh; fi
 COPY animegan/ animegan/
 COPY examples/ examples/
-COPY app.py pyproject.toml ./
 COPY docker/prepare.py docker/prepare.py
-# Weights from the build context; docker/prepare.py fails the build if a style's weight file is missing or corrupt.
+# Weights from the build context, verified against weights/manifest.json by docker/prepare.py.
 COPY weights/ weights/
-
 ENV PYTHONPATH=/app \
-    ANIMEGAN_PREVIEW_DIR=/app/previews \
     ANIMEGAN_MODEL_CACHE_DIR=/app/models \
+    ANIMEGAN_PREVIEW_DIR=/app/previews \
+    ANIMEGAN_DOWNLOAD_DIR=/app/weights
+# (Fetching the weights instead goes here: `RUN python -m animegan weights --download all`, into
+# ANIMEGAN_DOWNLOAD_DIR=/app/weights, which the last stage copies.)
+# Fails the build with the manifest's fix-it message if a style's weight file is missing or corrupt; builds every
+# derived model (ONNX exports, checked INT8 as animegan/backends/int8_speed.json says, statistics graphs, the fast
+# upscalers' onnxruntime models) and the previews, one log line each.
+RUN python docker/prepare.py && chmod -R a+rX /app/weights /app/models /app/previews
+
+# ---- the app -----------------------------------------------------------------------------------------------------
+FROM runtime
+ENV PYTHONPATH=/app \
+    GRADIO_ANALYTICS_ENABLED=False \
+    GRADIO_SERVER_NAME=0.0.0.0 \
+    GRADIO_SERVER_PORT=7860 \
+    GRADIO_TEMP_DIR=/tmp/gradio \
+    ANIMEGAN_WEIGHTS_PATH=/weights \
+    ANIMEGAN_MODEL_CACHE_DIR=/app/models \
+    ANIMEGAN_PREVIEW_DIR=/app/previews \
     ANIMEGAN_CACHE_DIR=/tmp/animegan/results \
     ANIMEGAN_DOWNLOAD_DIR=/tmp/animegan/weights \
-    GRADIO_TEMP_DIR=/tmp/gradio
-# Also builds the fast models (ONNX export, checked INT8: `python -m animegan prepare`) so the first request uses them.
-RUN python docker/prepare.py && chown -R anime:anime /app/previews /app/models
-
-USER anime
+    HOME=/tmp
+COPY animegan/ animegan/
+COPY examples/ examples/
+COPY app.py ./
+COPY --from=build /app/weights/ weights/
+COPY --from=build /app/models/ models/
+COPY --from=build /app/previews/ previews/
+# Any UID may run it (`--user 12345:0`, OpenShift): /app is root's and readable by all, and nothing under it is
+# written at run time, only /tmp and the volumes of README, "Docker" (/cache is writable by group 0, so a
+# named volume mounted there is too).
+RUN useradd --uid 1000 --gid 0 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin anime \
+ && install -d -m 0775 -o root -g 0 /cache
+USER 1000:0
 EXPOSE 7860
-HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/', timeout=4)" || exit 1
+# app.py stops on SIGTERM (`docker stop`) in about a second, cancelling the request in flight.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/', timeout=4)"]
 CMD ["python", "app.py"]

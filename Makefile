@@ -10,18 +10,19 @@ export ANIMEGAN_WEIGHTS_PATH ?= $(if $(wildcard ../shared/weights),$(abspath ../
 export ANIMEGAN_TEST_PHOTOS ?= $(abspath ../shared/photos)
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run test lint bench system clean
-.PHONY: browser-runtime
+.PHONY: setup setup-dev run test lint bench system clean browser-runtime podman docker-base docker-test docker-clean
 
 setup: $(VENV)/.installed
 setup: browser-runtime
 
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
-$(VENV)/.installed: requirements-ray.txt
+# requirements.txt is the runtime, requirements-torch.txt PyTorch and what runs on it, the weight installer and its
+# converters (README, "Docker"), requirements-ray.txt the optional cluster engine (README, "Scaling out").
+$(VENV)/.installed: requirements.txt requirements-torch.txt requirements-ray.txt requirements-nodeps.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (torch wheels here are for CPython 3.11)"; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q -r requirements-ray.txt
+	@# an older set-up installed OpenCV's GUI build, which shares the cv2 folder with the headless one
+	! $(PY) -m pip show -q opencv-python 2>/dev/null || $(PY) -m pip uninstall -q -y opencv-python opencv-python-headless
+	$(PY) -m pip install -q -r requirements.txt -r requirements-torch.txt -r requirements-ray.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
@@ -33,6 +34,13 @@ browser_runtime/vendor/.installed: browser_runtime/package.json browser_runtime/
 	cd browser_runtime && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	rm -rf browser_runtime/vendor && mkdir -p browser_runtime/vendor
 	cp $(ORT_DIST)/ort.min.mjs $(ORT_DIST)/ort-wasm-simd-threaded.jsep.mjs $(ORT_DIST)/ort-wasm-simd-threaded.jsep.wasm browser_runtime/vendor/
+	touch $@
+
+# Test and lint tools, on top of the set-up.
+setup-dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 # Debian packages the tests need: Chromium for the browser tests, ffmpeg for video.
@@ -49,7 +57,7 @@ run: setup
 	$(PY) -m animegan prepare
 	$(PY) app.py
 
-test: setup system
+test: setup-dev system
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -59,3 +67,29 @@ bench: setup
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
 	rm -rf browser_runtime/node_modules browser_runtime/vendor
+
+# ---- The Docker image, built and run for real with podman (README, "Docker"); as root. ----
+# Podman keeps its images in /var/lib/containers/storage (docker/podman/storage.conf).
+export CONTAINERS_CONF := $(abspath docker/podman/containers.conf)
+export CONTAINERS_STORAGE_CONF := $(abspath docker/podman/storage.conf)
+SHARED ?= $(abspath ../shared)
+
+podman:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap uidmap \
+	    fuse-overlayfs slirp4netns containernetworking-plugins; }
+
+# No image registry is reachable from our machines: python:3.11-slim is made locally once, then reused.
+docker-base: podman
+	docker/make-base-image.sh $(SHARED)/tools/make-python-base.sh
+
+# Builds the image (weights from ../shared/weights), runs it hardened, checks it, then removes the container.
+docker-test: setup-dev docker-base
+	ANIMEGAN_DOCKER_TEST=1 $(PY) -m pytest tests/docker -v -p no:cacheprovider
+
+# The test image, its build cache (untagged layers) and the base image.
+docker-clean:
+	-podman rm -f animegan-test-hardened
+	-podman volume rm -f animegan-test-cache
+	-podman rmi -f localhost/animegan-webui:test docker.io/library/python:3.11-slim
+	podman image prune -f

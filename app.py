@@ -9,12 +9,18 @@ Tests import :func:`build_app`; the server starts only under ``__main__``.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import functools
 import html
 import importlib.util
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +47,7 @@ from animegan import (
     StylizeOptions,
     VideoOptions,
     __version__,
+    cancel_model_runs,
     comparison_pair,
     expand_uploads,
     get_settings,
@@ -56,10 +63,40 @@ log = logging.getLogger("animegan.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
 TITLE = "AnimeGAN WebUI"
+STOPPING_MESSAGE = "the request was cancelled: the server is stopping"
 GENERIC_ERROR = "Something went wrong on our side while processing this request. It has been logged; please try again."
 CPU_SLOT = "cpu"
 """Stylize, batch and video share one queue slot of ``engine.concurrency`` jobs (1 locally: each job already uses
 every core; one per replica with ``--ray``). The queue in front of it holds :func:`animegan.jobs.queue_limit` users."""
+STOP_GRACE_S = 0.5
+"""After SIGTERM/SIGINT, how long running requests get to reach their next step and end cancelled; then the
+process exits anyway (``docker stop`` waits 10 s before SIGKILL; with podman's own ~0.6 s we stay under 2 s)."""
+
+
+class Requests:
+    """The requests running now, and whether the server is stopping (then each ends at its next progress step)."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+REQUESTS = Requests()
 
 # ---- theme ----------------------------------------------------------------------------------------
 
@@ -181,20 +218,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(fn: F) -> F:
-    """The app's one error translation: engine errors become their message, anything else a generic one."""
+    """The app's one error translation: engine errors become their message, anything else a generic one.
+
+    Also counts the call in :data:`REQUESTS`, so that a stop can let it end first."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except AnimeGANError as err:
-            log.info("%s refused: %s", fn.__name__, err)
-            raise gr.Error(str(err), print_exception=False) from err
-        except Exception as err:
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(GENERIC_ERROR, print_exception=False) from err
+        with REQUESTS.running():
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except AnimeGANError as err:
+                log.info("%s refused: %s", fn.__name__, err)
+                raise gr.Error(str(err), print_exception=False) from err
+            except Exception as err:
+                if REQUESTS.stopping.is_set():  # its model call was cancelled by the stop
+                    log.info("%s cancelled: the server is stopping", fn.__name__)
+                    raise gr.Error(STOPPING_MESSAGE, print_exception=False) from err
+                log.exception("unexpected error in %s", fn.__name__)
+                raise gr.Error(GENERIC_ERROR, print_exception=False) from err
 
     return wrapper  # type: ignore[return-value]
 
@@ -237,10 +280,13 @@ def gr_progress(progress: gr.Progress) -> Callable[[float, str], None]:
     """The engine's ``progress(fraction, message)`` callback, shown as Gradio's progress bar.
 
     It also stops the work of a request nobody waits for any more: Gradio cannot stop a running
-    thread, so without this a closed browser tab would keep the CPU slot until its job ends.
+    thread, so without this a closed browser tab would keep the CPU slot until its job ends. The same
+    happens to every running request when the server stops (:data:`REQUESTS`).
     """
 
     def report(fraction: float, message: str) -> None:
+        if REQUESTS.stopping.is_set():
+            raise JobCancelledError(STOPPING_MESSAGE)
         if not job_alive():
             raise JobCancelledError("the request was cancelled: its client went away")
         progress(fraction, desc=message[:1].upper() + message[1:])
@@ -564,8 +610,16 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
 def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port: int | None = None, share: bool = False,
            auth: tuple[str, str] | None = None, block: bool = True, local: Any | None = None) -> None:
     """Start the server with our theme. ``share`` failing (offline) is reported and the local server keeps running.
-    ``local`` (the one given to :func:`build_app`) adds private mode's routes and cross-origin isolation."""
+    ``local`` (the one given to :func:`build_app`) adds private mode's routes and cross-origin isolation.
+
+    ``block`` serves until SIGTERM (``docker stop``) or SIGINT (Ctrl-C), then stops and ends the process
+    (:func:`stop`); it must be called from the main thread.
+    """
     extra = local.launch_options() if local is not None else {}
+    if block:  # before the server starts, so that a stop asked for during start-up is not lost
+        stop_requested = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: stop_requested.set())
     demo.launch(
         server_name=host, server_port=port, share=share, auth=auth, theme=sakura_theme(),
         css=CSS + (local.css if local is not None else ""), ssr_mode=False,
@@ -576,7 +630,42 @@ def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port
         log.warning("Could not create the public share link (no internet connection, or the share server is "
                     "unreachable). The app is still running locally at %s", demo.local_url)
     if block:
-        demo.block_thread()
+        while not stop_requested.wait(0.05):  # polled: the signal handler only sets the event
+            pass
+        stop(demo)
+
+
+def stop(demo: gr.Blocks, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop serving in about a second, then end the process: every running request is cancelled at its next
+    progress step or inside its onnxruntime model call (its client is told so; so is one that starts meanwhile),
+    then the server closes. If a request is still running after ``grace_s`` (a PyTorch call cannot be
+    cancelled), the process ends without it: nothing is left half-written (results and caches are written
+    under a temporary name and renamed)."""
+    log.info("stopping (%d request%s running)", REQUESTS.count(), "" if REQUESTS.count() == 1 else "s")
+    REQUESTS.stopping.set()
+    cancel_model_runs()
+    deadline = time.monotonic() + grace_s
+    while REQUESTS.count() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if REQUESTS.count():  # its thread is inside a PyTorch call, which cannot be interrupted
+        log.warning("a request was still running %.1f s after the stop; exiting without it", grace_s)
+    else:
+        server = getattr(demo, "server", None)
+        if server is not None:  # uvicorn: cancel what is still open (a live webcam stream) instead of waiting
+            server.config.timeout_graceful_shutdown = 0.3
+        demo.close(verbose=False)
+        log.info("stopped")
+    exit_now()
+
+
+def exit_now() -> None:
+    """End the process: exit handlers run (Gradio's share tunnel) and output is flushed, but the interpreter's
+    teardown, which garbage-collects every loaded model and library (seconds on a busy machine), is skipped."""
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def ray_engine(settings: Settings, args: argparse.Namespace) -> Engine:
@@ -587,6 +676,8 @@ def ray_engine(settings: Settings, args: argparse.Namespace) -> Engine:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As PID 1 in a container, a signal without a handler is ignored: a stop during start-up ends it like Ctrl-C
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
     try:
@@ -601,8 +692,11 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("--share makes this app reachable by anyone with the link; add --auth USER:PASS to require a login")
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     local = local_runtime(engine)
-    launch(build_app(engine, local), settings, host=args.host, port=args.port, share=args.share, auth=auth,  # type: ignore[arg-type]
-           local=local)
+    try:
+        launch(build_app(engine, local), settings, host=args.host, port=args.port, share=args.share, auth=auth,  # type: ignore[arg-type]
+               local=local)
+    except KeyboardInterrupt:
+        log.info("stopped during start-up")
     return 0
 
 

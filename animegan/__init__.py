@@ -10,7 +10,7 @@ Importing this package does no I/O and does not import torch; models load on fir
 
 from __future__ import annotations
 
-from .backends import BACKEND_NAMES
+from .backends import BACKEND_NAMES, cancel_model_runs
 from .batch import BatchInput, BatchResult, ItemResult, expand_uploads, run_batch
 from .cache import ResultCache, Scratch
 from .errors import (
@@ -85,6 +85,7 @@ __all__ = [
     "WeightsError",
     "WeightsMissingError",
     "__version__",
+    "cancel_model_runs",
     "comparison_pair",
     "convert_video",
     "decode",

@@ -2,7 +2,7 @@
 
 ``auto`` never builds an INT8 model by itself (about a minute for ``hayao``), so a first-time user
 would get fp32. This builds the derived models (the ONNX export of a PyTorch generator, the INT8
-quantization with its quality guard and speed check, the full-resolution statistics graphs, the onnxruntime
+quantization with its quality guard, the full-resolution statistics graphs, the onnxruntime
 exports of the fast upscalers)
 into the model cache; later runs reuse them. ``make run`` and the Docker image run it.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import candidates, open_style_backend
-from .backends.derived import int8_unusable
+from .backends.derived import int8_speedup, int8_unusable
 from .backends.onnx_backend import OnnxBackend
 from .errors import AnimeGANError
 from .pipeline import Engine
@@ -51,7 +51,7 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
     assert isinstance(backend, OnnxBackend)
     record = json.loads(backend.path.with_suffix(".json").read_text())
     why_not = int8_unusable(record)
-    facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {record['speedup']}× fp32 speed"
+    facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {int8_speedup(record['source_sha256'])}× fp32 speed"
     return Prepared(style_id, why_not is None, f"INT8 {why_not}" if why_not else f"INT8: {facts}")
 
 

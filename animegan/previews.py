@@ -41,13 +41,14 @@ def preview_dir(settings: Settings) -> Path:
 def style_previews(settings: Settings, source: Path = DEFAULT_SOURCE, side: int = THUMB_SIDE) -> dict[str, Path]:
     """A square WebP thumbnail per available style, keyed by style id (registry order).
 
-    Cached files are reused; missing ones are generated with a private :class:`Engine`, so the
-    models loaded here are freed when it returns. A style that fails is logged and left out.
+    Cached files are reused as they are (``preview_dir`` may be read-only, as in the Docker image); missing
+    ones are generated with a private :class:`Engine`, so the models loaded here are freed when it returns.
+    A style that fails is logged and left out.
     """
-    folder = preview_dir(settings)
     data = source.read_bytes()
     photo_hash = hashlib.sha256(data).hexdigest()
     engine = Engine(settings)
+    folder: Path | None = None  # where new previews go: looked for (and probed) only when one is missing
     out: dict[str, Path] = {}
     for status in engine.styles():
         if not status.available:
@@ -55,7 +56,12 @@ def style_previews(settings: Settings, source: Path = DEFAULT_SOURCE, side: int 
         spec = status.spec
         sha = engine.weights.locate(spec.weights).entry.sha256
         key = hashlib.sha256(f"{PREVIEW_VERSION}|{photo_hash}|{spec!r}|{sha}|{side}".encode()).hexdigest()[:16]
-        path = folder / f"{spec.id}-{key}.webp"
+        name = f"{spec.id}-{key}.webp"
+        if (settings.preview_dir / name).is_file():
+            out[spec.id] = settings.preview_dir / name
+            continue
+        folder = folder or preview_dir(settings)
+        path = folder / name
         if not path.is_file():
             try:
                 picture = engine.stylize_file(data, StylizeOptions(style=spec.id, max_side=side))

@@ -2,36 +2,61 @@
 
 Fails the build (exit 1) with the manifest's own fix-it message when a style's weight file is missing
 or corrupt. Face and upscale weights are optional: their absence only disables those options.
+The log is one line per model (and per optional feature), plus the warnings that matter; it is also kept
+in the image as ``$ANIMEGAN_MODEL_CACHE_DIR/prepare.log`` (what was built and why each style runs as it does).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+import warnings
+from pathlib import Path
 
 from animegan import AnimeGANError, Engine, get_settings, style_previews
 from animegan.prepare import prepare
 
+log = logging.getLogger("animegan.build")
+
+
+def quiet_libraries(log_file: Path) -> None:
+    """Only warnings and errors from the libraries: the exporters and quantizers log hundreds of INFO lines."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(log_file, mode="w")])
+    log.setLevel(logging.INFO)
+    # PyTorch's exporter warns about its own internals (deprecations, TorchScript fallbacks) on every export
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        engine = Engine(get_settings())
+        settings = get_settings()
+    except AnimeGANError as err:  # a malformed ANIMEGAN_* variable
+        print(f"ERROR {err}", file=sys.stderr)
+        return 1
+    quiet_libraries(settings.model_cache_dir / "prepare.log")
+    start = time.monotonic()
+    try:
+        engine = Engine(settings)
         missing = [s for s in engine.styles() if not s.available]
         for s in missing:
-            logging.error("style %r: %s", s.spec.id, s.reason)
+            log.error("style %r: %s", s.spec.id, s.reason)
         if missing:
-            logging.error("copy the weight files into weights/ (e.g. `cp -r ../shared/weights/* weights/`) before `docker build`")
+            log.error("copy the weight files into weights/ (e.g. `cp -r ../shared/weights/* weights/`) before `docker build`")
             return 1
         for name, feature in engine.features().items():
-            logging.info("%s: %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
+            log.info("%-16s %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
         for row in prepare(engine):
-            (logging.warning if row.failed else logging.info)("%r: %s", row.name, row.note)
+            (log.warning if row.failed else log.info)("%-16s %s", row.name, row.note)
         previews = style_previews(engine.settings)
     except AnimeGANError as err:
-        logging.error("%s", err)
+        log.error("%s", err)
         return 1
-    logging.info("weights verified; %d style previews ready in %s", len(previews), engine.settings.preview_dir)
+    log.info("weights verified; %d style previews ready in %s (%.0f s)", len(previews), engine.settings.preview_dir,
+             time.monotonic() - start)
     return 0
 
 

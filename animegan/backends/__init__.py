@@ -9,6 +9,7 @@ never imports torch.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,16 @@ def open_backend(
     raise ValueError(f"no backend for weight format {fmt!r}")
 
 
+def cancel_model_runs() -> None:
+    """Cancel every onnxruntime model call of this process, running or future (for a server that is stopping:
+    each fails with an onnxruntime error). PyTorch calls cannot be cancelled and run to their end."""
+    if "onnxruntime" not in sys.modules:
+        return  # no model has run: nothing to cancel, and no reason to import onnxruntime now
+    from .onnx_backend import cancel_runs
+
+    cancel_runs()
+
+
 def candidates(entry: WeightEntry) -> list[BackendName]:
     """Backends that can run this weight file, fastest first (as measured in ``bench/speed.py``)."""
     int8: list[BackendName] = ["onnx-int8"] if entry.arch in QUANTIZABLE else []
@@ -160,9 +171,9 @@ def open_style_backend(
     """The backend ``choice`` for a verified weight file ``path`` (``entry`` is its manifest line).
 
     ``auto`` takes the fastest candidate that works here, never building an INT8 model on its own:
-    INT8 is used when a cached INT8 build of this file passed the quality guard and ran faster than
-    fp32 when it was built (``python -m animegan prepare`` builds them; so does forcing ``onnx-int8``
-    once). A candidate that fails is logged and the next one tried. A forced choice that cannot run
+    INT8 is used when a cached INT8 build of this file passed the quality guard and is recorded as
+    faster than fp32 (``derived.INT8_SPEED_FILE``; ``python -m animegan prepare`` builds them, and so does
+    forcing ``onnx-int8`` once). A candidate that fails is logged and the next one tried. A forced choice that cannot run
     raises BackendUnavailableError; ``int8`` is the policy for a forced ``onnx-int8`` (see :data:`Int8Policy`).
     """
     options = candidates(entry)
@@ -199,7 +210,10 @@ def _open(
 ) -> Backend:
     threads = settings.threads
     if name == "torch":
-        return open_backend(path, "torch", entry.arch, threads)
+        try:
+            return open_backend(path, "torch", entry.arch, threads)
+        except ImportError as err:  # the `lite` Docker image has no torch
+            raise BackendUnavailableError(f"PyTorch is not installed ({err}); use --backend onnx") from err
     try:
         from . import derived
         from .onnx_backend import OnnxBackend, OnnxGlobalNormBackend

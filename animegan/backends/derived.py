@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -43,9 +44,12 @@ KEEP_FP32_FIRST, KEEP_FP32_LAST = 5, 2
 (near the raw pixels) and the full-resolution 7×7 and output convolutions: quantizing them too drops
 SSIM against fp32 from 0.99 to 0.93 (see README, "Speed")."""
 MIN_INT8_SPEEDUP = 1.05
-"""``auto`` takes an INT8 build only if it ran at least this much faster than fp32 when it was built."""
+"""``auto`` takes an INT8 build only if its recorded speed figure (:data:`INT8_SPEED_FILE`) is at least this."""
+INT8_SPEED_FILE = Path(__file__).with_name("int8_speed.json")
+"""INT8 ÷ fp32 speed per source SHA-256, measured once by ``bench/int8_speed.py``: a build never times
+itself, so the same weights always give the same choice (a timing race on a busy machine did not)."""
 SPEED_SIDE, SPEED_RUNS = 384, 3
-"""The build-time speed check: one example photo at this size, runs alternated with fp32, medians."""
+"""How ``bench/int8_speed.py`` measures: one example photo at this size, runs alternated with fp32, medians."""
 EXPORT_NAMES = ("x", "y")
 """Input and output tensor names of an exported generator (``x → y``)."""
 EXPORT_ATOL = 1e-2
@@ -62,9 +66,16 @@ class Derived:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock so that two processes never build the same file at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
+    """Exclusive lock so that two processes never build the same file at once.
+
+    Raises BackendUnavailableError when the lock cannot be created (a read-only model cache)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = path.open("a")
+    except OSError as err:
+        raise BackendUnavailableError(f"cannot build models in {path.parent} ({err.strerror}); "
+                                      "set ANIMEGAN_MODEL_CACHE_DIR to a writable folder") from err
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -75,21 +86,26 @@ def _file_lock(path: Path) -> Iterator[None]:
 def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], dict[str, Any]]) -> Derived:
     """The derived model ``kind`` of the source with ``source_sha256``, built by ``build(path)`` if absent.
 
-    ``build`` writes the model to the path it is given and returns facts for the record. The file is
-    written under a temporary name and renamed, so a crash never leaves a half-written model.
-    Raises BackendUnavailableError when the build fails.
+    A cached model that matches its record is used without writing anything (the cache may be read-only).
+    Otherwise ``build`` writes the model to the path it is given and returns facts for the record. The file
+    is written under a temporary name and renamed, so a crash never leaves a half-written model.
+    Raises BackendUnavailableError when the build fails or the cache cannot be written.
     """
     stem = f"{source_sha256[:16]}-{kind}-r{RECIPE}"
     path, record_path = root / f"{stem}.onnx", root / f"{stem}.json"
+    found = _read_record(path, record_path, source_sha256)
+    if found is not None:
+        return found
     with _file_lock(root / f"{stem}.lock"):
-        found = _read_record(path, record_path, source_sha256)
+        found = _read_record(path, record_path, source_sha256, quiet=True)  # built by another process meanwhile?
         if found is not None:
             return found
         log.info("building %s model %s (once; cached in %s)", kind, path.name, root)
-        fd, tmp_name = tempfile.mkstemp(dir=root, suffix=".onnx.part")
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp: Path | None = None
         try:
+            fd, tmp_name = tempfile.mkstemp(dir=root, suffix=".onnx.part")
+            os.close(fd)
+            tmp = Path(tmp_name)
             facts = build(tmp)
             record = {"kind": kind, "recipe": RECIPE, "source_sha256": source_sha256, "sha256": sha256_of(tmp), **facts}
             tmp.replace(path)
@@ -99,7 +115,8 @@ def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], di
         except Exception as err:  # exporters and quantizers raise many types
             raise BackendUnavailableError(f"building the {kind} model from {source_sha256[:12]}… failed: {err}") from err
         finally:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         return Derived(path, record)
 
 
@@ -109,7 +126,7 @@ def exists(root: Path, source_sha256: str, kind: str) -> bool:
     return (root / f"{stem}.onnx").is_file() and (root / f"{stem}.json").is_file()
 
 
-def _read_record(path: Path, record_path: Path, source_sha256: str) -> Derived | None:
+def _read_record(path: Path, record_path: Path, source_sha256: str, quiet: bool = False) -> Derived | None:
     if not (path.is_file() and record_path.is_file()):
         return None
     try:
@@ -117,7 +134,8 @@ def _read_record(path: Path, record_path: Path, source_sha256: str) -> Derived |
     except (OSError, ValueError):
         return None
     if record.get("source_sha256") != source_sha256 or record.get("sha256") != sha256_of(path):
-        log.warning("cached model %s does not match its record; rebuilding it", path.name)
+        if not quiet:
+            log.warning("cached model %s does not match its record; rebuilding it", path.name)
         return None
     return Derived(path, record)
 
@@ -243,8 +261,8 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
     convolutions: normalizations and activations stay fp32, and so do the first
     :data:`KEEP_FP32_FIRST` and last :data:`KEEP_FP32_LAST` convolutions), calibrated on the example photos.
 
-    Then the quality guard (the INT8 model against ``run_fp32`` on the same photos) and the speed
-    check; returns the record facts (``psnr_min``, ``ssim_min``, ``passed``, ``speedup``).
+    Then the quality guard (the INT8 model against ``run_fp32`` on the same photos); returns the record
+    facts (``psnr_min``, ``ssim_min``, ``passed``). Its speed is not measured here (see :func:`int8_speedup`).
     """
     import onnx
     import onnxruntime as ort
@@ -288,9 +306,7 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
     facts = {"psnr_min": round(min(psnrs), 2), "ssim_min": round(min(ssims), 4)}
     passed = facts["psnr_min"] >= MIN_PSNR and facts["ssim_min"] >= MIN_SSIM
     guard = f"PSNR ≥ {MIN_PSNR} dB and SSIM ≥ {MIN_SSIM} vs fp32 on {len(feeds)} photos"
-    timing = feed(calibration_images(SPEED_SIDE)[0])
-    return {**facts, "passed": passed, "guard": guard, "quantized_convs": len(quantized), "convs": len(convs),
-            "speedup": speedup(run_fp32, int8, timing), "speed_check": f"{SPEED_SIDE} px, median of {SPEED_RUNS}"}
+    return {**facts, "passed": passed, "guard": guard, "quantized_convs": len(quantized), "convs": len(convs)}
 
 
 def speedup(baseline: Backend, candidate: Backend, x: FloatArray, runs: int = SPEED_RUNS) -> float:
@@ -307,11 +323,27 @@ def speedup(baseline: Backend, candidate: Backend, x: FloatArray, runs: int = SP
     return round(float(np.median(times[0]) / np.median(times[1])), 2)
 
 
+@functools.cache
+def _recorded_speedups() -> dict[str, float]:
+    policy = json.loads(INT8_SPEED_FILE.read_text())
+    if policy.get("recipe") != RECIPE:  # figures of another recipe say nothing about this one's models
+        return {}
+    return {sha: float(row["speedup"]) for sha, row in policy["speedup"].items()}
+
+
+def int8_speedup(source_sha256: str) -> float | None:
+    """INT8 ÷ fp32 speed recorded for the source with this SHA-256 (:data:`INT8_SPEED_FILE`), or None."""
+    return _recorded_speedups().get(source_sha256)
+
+
 def int8_unusable(record: dict[str, Any]) -> str | None:
-    """Why ``auto`` must not take this INT8 build (failed the quality guard, or not faster), or None."""
+    """Why ``auto`` must not take this INT8 build (failed the quality guard, or not recorded as faster), or None."""
     if not record.get("passed"):
         return (f"fails the quality guard (PSNR {record.get('psnr_min')} dB, SSIM {record.get('ssim_min')}; "
                 f"{record.get('guard')})")
-    if record.get("speedup", 0.0) < MIN_INT8_SPEEDUP:
-        return f"is not faster than fp32 here ({record.get('speedup')}× when built; {record.get('speed_check')})"
+    speed = int8_speedup(str(record.get("source_sha256")))
+    if speed is None:
+        return f"has no recorded speed figure for recipe {RECIPE} ({INT8_SPEED_FILE.name}; bench/int8_speed.py measures it)"
+    if speed < MIN_INT8_SPEEDUP:
+        return f"is not faster than fp32 ({speed}× as recorded in {INT8_SPEED_FILE.name}; less than {MIN_INT8_SPEEDUP}×)"
     return None

@@ -39,6 +39,12 @@ def _run_options() -> ort.RunOptions:
     return options
 
 
+def cancel_runs() -> None:
+    """Make every onnxruntime run of this process, running or future, fail at its next node (the server is
+    stopping): onnxruntime checks the flag between nodes, so a long model call ends within milliseconds."""
+    _run_options().terminate = True
+
+
 def run(session: ort.InferenceSession, outputs: list[str] | None, feeds: dict[str, FloatArray]) -> list[FloatArray]:
     """``session.run`` that hands the run's arena memory back to the OS when it ends (every session run
     in this project goes through here)."""

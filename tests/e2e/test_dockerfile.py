@@ -42,21 +42,51 @@ def ignored(path: str) -> bool:
     return result
 
 
+def stage(name: str | None) -> list[tuple[str, str]]:
+    """The instructions of one build stage (``None``: the last one, which is the image)."""
+    stages: list[list[tuple[str, str]]] = []
+    for row in instructions():
+        if row[0] == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(row)
+    if name is None:
+        return stages[-1]
+    return next(s for s in stages if s[0][1].endswith(f" AS {name}"))
+
+
+def env_of(rows: list[tuple[str, str]]) -> dict[str, str]:
+    return dict(kv.split("=", 1) for word, args in rows if word == "ENV" for kv in shlex.split(args))
+
+
 def test_base_user_port_healthcheck_and_command() -> None:
     rows = instructions()
-    assert rows[0] == ("FROM", "python:3.11-slim")
-    users = [args for word, args in rows if word == "USER"]
-    assert users and users[-1] not in ("root", "0"), "the app must run as a non-root user"
-    assert ("EXPOSE", "7860") in rows
-    health = [args for word, args in rows if word == "HEALTHCHECK"]
+    assert rows[0] == ("FROM", "python:3.11-slim AS runtime")
+    last = stage(None)
+    assert last[0] == ("FROM", "runtime"), "the image is the runtime stage plus the app, without the build stage's torch"
+    users = [args for word, args in last if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the app must run as a non-root user"
+    assert users[-1].endswith(":0"), "group 0, as OpenShift runs any UID"
+    assert ("EXPOSE", "7860") in last
+    health = [args for word, args in last if word == "HEALTHCHECK"]
     assert health and "7860" in health[0]
-    assert ("CMD", '["python", "app.py"]') in rows
-    env = " ".join(args for word, args in rows if word == "ENV")
-    assert "GRADIO_SERVER_NAME=0.0.0.0" in env and "GRADIO_SERVER_PORT=7860" in env
+    assert ("CMD", '["python", "app.py"]') in last
+    env = env_of(last)
+    assert env["GRADIO_SERVER_NAME"] == "0.0.0.0" and env["GRADIO_SERVER_PORT"] == "7860"
+
+
+def test_everything_the_app_writes_goes_to_tmp() -> None:
+    """``docker run --read-only --tmpfs /tmp``: caches and temporary files under /tmp; the models are prebuilt."""
+    env = env_of(stage(None))
+    for key in ("ANIMEGAN_CACHE_DIR", "ANIMEGAN_DOWNLOAD_DIR", "GRADIO_TEMP_DIR", "HOME"):
+        assert env[key].startswith("/tmp"), f"{key}={env[key]}"
+    assert env["ANIMEGAN_MODEL_CACHE_DIR"] == "/app/models" and env["ANIMEGAN_PREVIEW_DIR"] == "/app/previews"
+    copies = [args for word, args in stage(None) if word == "COPY" and args.startswith("--from=build")]
+    assert {shlex.split(c)[1] for c in copies} == {"/app/weights/", "/app/models/", "/app/previews/"}
 
 
 def test_every_copy_source_exists_and_is_not_dockerignored() -> None:
-    copies = [args for word, args in instructions() if word == "COPY"]
+    copies = [args for word, args in instructions() if word == "COPY" and not args.startswith("--from=")]
     assert copies
     for args in copies:
         *sources, _dest = [a for a in shlex.split(args) if not a.startswith("--")]
@@ -64,16 +94,25 @@ def test_every_copy_source_exists_and_is_not_dockerignored() -> None:
             assert (REPO / src).exists(), f"COPY {src}: not in the build context"
             assert not ignored(src.rstrip("/")), f"COPY {src}: excluded by .dockerignore"
     assert not ignored("weights/manifest.json") and not ignored("weights/anime/x.onnx")
+    assert ignored("weights/anime/original/x.tflite") and ignored("tests/conftest.py")
 
 
-def test_install_steps_match_the_makefile() -> None:
+def test_install_steps_match_the_makefile_and_leave_the_tools_out() -> None:
     makefile = (REPO / "Makefile").read_text()
+    script = (REPO / "docker" / "install-torch.sh").read_text()
     run = " ".join(args for word, args in instructions() if word == "RUN")
-    for step in ("-r requirements.txt", "--no-deps --no-build-isolation -r requirements-nodeps.txt"):
-        assert step in makefile and step in run, f"Makefile and Dockerfile must both run `pip install {step}`"
+    assert "pip install -q -r requirements.txt" in run and "-r requirements.txt" in makefile
+    for step in ("-r requirements-torch.txt", "--no-deps --no-build-isolation -r requirements-nodeps.txt"):
+        assert step in makefile and step in script, f"Makefile and docker/install-torch.sh must both run `pip install {step}`"
+    assert "requirements-dev.txt" not in run and "requirements-dev.txt" in makefile
+    runtime = (REPO / "requirements.txt").read_text() + (REPO / "requirements-torch.txt").read_text()
+    for tool in ("pytest", "playwright", "ruff", "psutil"):
+        assert tool in (REPO / "requirements-dev.txt").read_text() and f"\n{tool}" not in runtime
+    assert "opencv-python-headless==" in runtime and "opencv-python==" not in runtime
+    assert "torch" not in (REPO / "requirements.txt").read_text(), "the lite image's runtime has no torch"
     assert "docker/prepare.py" in run
     rows = instructions()
-    assert ("WORKDIR", "/app") in rows and "PYTHONPATH=/app" in " ".join(a for w, a in rows if w == "ENV"), \
+    assert ("WORKDIR", "/app") in rows and env_of(stage("build"))["PYTHONPATH"] == "/app", \
         "docker/prepare.py imports animegan from /app (the tests run it the same way)"
 
 
@@ -95,6 +134,24 @@ def test_build_step_passes_with_the_shipped_weights(tmp_path: Path) -> None:
     done = run_prepare(WEIGHTS_PATH, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"weights verified; {len(STYLES)} style previews ready" in done.stderr
-    assert "'hayao': INT8: PSNR ≥" in done.stderr, "the image must carry the checked INT8 model of the default style"
-    assert "'paprika': fp32 only" in done.stderr
-    assert "'animevideov3': upscaler: onnxruntime ×2 (folded), onnxruntime ×4" in done.stderr
+    lines = done.stderr.splitlines()
+    assert any(re.fullmatch(r"INFO hayao +INT8: PSNR ≥ .*1\.15× fp32 speed", line) for line in lines), \
+        "the image must carry the checked INT8 model of the default style"
+    assert any(re.fullmatch(r"INFO paprika +fp32 only.*", line) for line in lines)
+    assert any(re.fullmatch(r"INFO animevideov3 +upscaler: onnxruntime ×2 \(folded\), onnxruntime ×4", line) for line in lines)
+    assert len(lines) < 30, "one line per model: " + "\n".join(lines)
+
+
+def test_the_compose_example_runs_the_hardened_set_up() -> None:
+    """compose.yaml runs what ``make docker-test`` checks: read-only, any UID in group 0, no capabilities, a /tmp
+    tmpfs, the result cache on a volume at /cache (writable by group 0 in the image)."""
+    import yaml
+
+    service = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["animegan"]
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+    assert service["security_opt"] == ["no-new-privileges:true"] and service["user"].endswith(":0")
+    assert {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 1 << 30}} in service["volumes"]
+    assert "animegan-cache:/cache" in service["volumes"]
+    assert service["environment"]["ANIMEGAN_CACHE_DIR"].startswith("/cache/")
+    assert "install -d -m 0775 -o root -g 0 /cache" in " ".join(a for w, a in stage(None) if w == "RUN")
+    assert all(p.startswith("127.0.0.1:") for p in service["ports"]), "publish on loopback unless --auth is set"

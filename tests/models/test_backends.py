@@ -154,7 +154,7 @@ def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
         get_settings.cache_clear()
     assert not rows["paprika"]["int8_used"] and "fp32 only" in rows["paprika"]["note"]
     record = json.loads(built.with_suffix(".json").read_text())
-    assert record["passed"] and record["speedup"] > 0
+    assert record["passed"]
     auto = Engine(settings).stylizer("cute").backend.name
     assert rows["cute"]["int8_used"] == (auto == "onnx-int8") == (int8_unusable(record) is None), (rows, record)
 
