@@ -50,8 +50,8 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
                                  spec.output_name, int8="prepare")
     assert isinstance(backend, OnnxBackend)
     record = json.loads(backend.path.with_suffix(".json").read_text())
-    why_not = int8_unusable(record)
-    facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {int8_speedup(record['source_sha256'])}× fp32 speed"
+    why_not = int8_unusable(record, entry.file)
+    facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {int8_speedup(entry.file)}× fp32 speed"
     return Prepared(style_id, why_not is None, f"INT8 {why_not}" if why_not else f"INT8: {facts}")
 
 

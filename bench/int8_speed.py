@@ -26,15 +26,16 @@ from animegan import STYLES, Engine, get_settings  # noqa: E402
 from animegan.backends import candidates, derived, open_style_backend  # noqa: E402
 
 
-def measure(runs: int) -> dict[str, dict[str, object]]:
+def measure(runs: int) -> dict[str, float]:
     engine = Engine(get_settings())
-    rows: dict[str, dict[str, object]] = {}
+    rows: dict[str, float] = {}
     for spec in STYLES:
         status = engine.style_status(spec.id)
         entry = engine.weights.entry(spec.weights)
-        if not status.available or "onnx-int8" not in candidates(entry) or entry.sha256 in rows:
+        if not status.available or "onnx-int8" not in candidates(entry) or entry.file in rows:
             continue
-        path = engine.weights.resolve(spec.weights)
+        found = engine.weights.locate(spec.weights)
+        path, entry = found.path, found.entry
         fp32, int8 = (open_style_backend(name, path, entry, engine.settings, spec.value_range, spec.input_name,
                                          spec.output_name, int8="prepare") for name in ("onnx", "onnx-int8"))
         photo = derived.calibration_images(derived.SPEED_SIDE)[0]
@@ -45,7 +46,7 @@ def measure(runs: int) -> dict[str, dict[str, object]]:
             photo = resize(photo, *fixed)  # type: ignore[arg-type]
         lo, hi = spec.value_range
         x = (photo * (hi - lo) + lo)[None].astype("float32")
-        rows[str(entry.sha256)] = {"file": entry.file, "speedup": derived.speedup(fp32, int8, x, runs)}
+        rows[entry.file] = derived.speedup(fp32, int8, x, runs)
     return rows
 
 

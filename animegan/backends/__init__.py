@@ -240,7 +240,7 @@ def _open(
         raise BackendUnavailableError("no INT8 build cached (`python -m animegan prepare` builds and checks it)")
     int8 = derived.cached(root, entry.sha256, kind, lambda dst: derived.quantize_int8(
         fp32_path, dst, value_range, onnx(fp32_path, "onnx"), lambda p: onnx(p, kind)))  # fp32 loaded only to build
-    unusable = derived.int8_unusable(int8.record)
+    unusable = derived.int8_unusable(int8.record, entry.file)
     if unusable and int8_policy != "prepare":
         msg = f"the INT8 model of {entry.file!r} {unusable}"
         if int8_policy == "cached":

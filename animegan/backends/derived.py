@@ -46,8 +46,9 @@ SSIM against fp32 from 0.99 to 0.93 (see README, "Speed")."""
 MIN_INT8_SPEEDUP = 1.05
 """``auto`` takes an INT8 build only if its recorded speed figure (:data:`INT8_SPEED_FILE`) is at least this."""
 INT8_SPEED_FILE = Path(__file__).with_name("int8_speed.json")
-"""INT8 ÷ fp32 speed per source SHA-256, measured once by ``bench/int8_speed.py``: a build never times
-itself, so the same weights always give the same choice (a timing race on a busy machine did not)."""
+"""INT8 ÷ fp32 speed per model (its manifest file name: every verified copy of a model, downloaded or converted
+locally, is the same network), measured once by ``bench/int8_speed.py``: a build never times itself, so the same
+weights always give the same choice (a timing race on a busy machine did not)."""
 SPEED_SIDE, SPEED_RUNS = 384, 3
 """How ``bench/int8_speed.py`` measures: one example photo at this size, runs alternated with fp32, medians."""
 EXPORT_NAMES = ("x", "y")
@@ -328,20 +329,21 @@ def _recorded_speedups() -> dict[str, float]:
     policy = json.loads(INT8_SPEED_FILE.read_text())
     if policy.get("recipe") != RECIPE:  # figures of another recipe say nothing about this one's models
         return {}
-    return {sha: float(row["speedup"]) for sha, row in policy["speedup"].items()}
+    return {file: float(speedup) for file, speedup in policy["speedup"].items()}
 
 
-def int8_speedup(source_sha256: str) -> float | None:
-    """INT8 ÷ fp32 speed recorded for the source with this SHA-256 (:data:`INT8_SPEED_FILE`), or None."""
-    return _recorded_speedups().get(source_sha256)
+def int8_speedup(file: str) -> float | None:
+    """INT8 ÷ fp32 speed recorded for the model with this manifest file name (:data:`INT8_SPEED_FILE`), or None."""
+    return _recorded_speedups().get(file)
 
 
-def int8_unusable(record: dict[str, Any]) -> str | None:
-    """Why ``auto`` must not take this INT8 build (failed the quality guard, or not recorded as faster), or None."""
+def int8_unusable(record: dict[str, Any], file: str) -> str | None:
+    """Why ``auto`` must not take this INT8 build of the model ``file`` (failed the quality guard, or not recorded
+    as faster), or None."""
     if not record.get("passed"):
         return (f"fails the quality guard (PSNR {record.get('psnr_min')} dB, SSIM {record.get('ssim_min')}; "
                 f"{record.get('guard')})")
-    speed = int8_speedup(str(record.get("source_sha256")))
+    speed = int8_speedup(file)
     if speed is None:
         return f"has no recorded speed figure for recipe {RECIPE} ({INT8_SPEED_FILE.name}; bench/int8_speed.py measures it)"
     if speed < MIN_INT8_SPEEDUP:

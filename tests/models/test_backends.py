@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from animegan import Engine, Settings
+from animegan import STYLES, Engine, Settings
 from animegan.backends import BackendUnavailableError, GlobalNormBackend
 from animegan.backends.derived import int8_unusable
 from animegan.cli import main as cli_main
@@ -112,7 +112,7 @@ def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, phot
     record = json.loads(next(engine.settings.model_cache_dir.glob("*-onnx-int8-r*.json")).read_text())
     passed_at_build = record["passed"]
     auto = Engine(engine.settings).stylizer(style).backend.name
-    assert auto == ("onnx" if int8_unusable(record) else "onnx-int8")
+    assert auto == ("onnx" if int8_unusable(record, STYLES.get(style).weights) else "onnx-int8")
     if passed_at_build:
         assert all_pass, f"INT8 passed its build-time guard but fails on real photos (worst {worst}):\n{report}"
 
@@ -156,7 +156,8 @@ def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
     record = json.loads(built.with_suffix(".json").read_text())
     assert record["passed"]
     auto = Engine(settings).stylizer("cute").backend.name
-    assert rows["cute"]["int8_used"] == (auto == "onnx-int8") == (int8_unusable(record) is None), (rows, record)
+    usable = int8_unusable(record, STYLES.get("cute").weights) is None
+    assert rows["cute"]["int8_used"] == (auto == "onnx-int8") == usable, (rows, record)
 
 
 def test_v1_statistics_graph_is_grafted_from_the_verified_weights(engine: Engine, photos: Path) -> None:

@@ -40,20 +40,21 @@ def test_ssim_psnr_order(noise: float) -> None:
     assert psnr(a, b) == pytest.approx(-20 * np.log10(noise), abs=1.5)
 
 
-HAYAO_V2 = "a59475f616c7fdc5c9b19b7c75e7b084e5180ac3ff234dd4905c5b9147e66ccc"  # recorded 1.15×
-CUTE = "3ef02d6b2939a0e81621abc5beb0e741bb58654570033cd0e97f6b6ef37c1171"  # recorded 1.04×: not worth it
+HAYAO_V2 = "animeganv2_hayao_bryandlee_generator.pt"  # recorded 1.15×
+CUTE = "animeganv3_tiny_cute.onnx"  # recorded 1.04×: not worth it
 
 
-@pytest.mark.parametrize(("record", "usable"), [
-    ({"passed": True, "source_sha256": HAYAO_V2}, True),
-    ({"passed": True, "source_sha256": CUTE}, False),
-    ({"passed": False, "source_sha256": HAYAO_V2}, False),
-    ({"passed": True, "source_sha256": "0" * 64, "speedup": 2.0}, False),  # no recorded figure; a build's own timing is ignored
+@pytest.mark.parametrize(("record", "file", "usable"), [
+    ({"passed": True}, HAYAO_V2, True),
+    ({"passed": True}, CUTE, False),
+    ({"passed": False}, HAYAO_V2, False),
+    ({"passed": True, "speedup": 2.0}, "unknown.onnx", False),  # no recorded figure; a build's own timing is ignored
 ])
-def test_auto_takes_an_int8_build_only_if_it_passed_and_is_recorded_faster(record: dict[str, object], usable: bool) -> None:
+def test_auto_takes_an_int8_build_only_if_it_passed_and_is_recorded_faster(record: dict[str, object], file: str,
+                                                                            usable: bool) -> None:
     from animegan.backends.derived import int8_unusable
 
-    assert (int8_unusable(record) is None) is usable
+    assert (int8_unusable(record, file) is None) is usable
 
 
 def test_every_int8_candidate_has_a_speed_figure_recorded_for_the_current_recipe() -> None:
@@ -73,8 +74,7 @@ def test_every_int8_candidate_has_a_speed_figure_recorded_for_the_current_recipe
     for spec in STYLES:
         entry = entries[spec.weights]
         if "onnx-int8" in candidates(entry):
-            assert int8_speedup(str(entry.sha256)) is not None, f"{spec.id}: no INT8 speed figure for {entry.file}"
-            assert policy["speedup"][entry.sha256]["file"] == entry.file
+            assert int8_speedup(entry.file) is not None, f"{spec.id}: no INT8 speed figure for {entry.file}"
 
 
 def test_int8_is_offered_only_for_architectures_where_it_was_measured_to_pay_off() -> None:
