@@ -1,4 +1,4 @@
-# AnimeGAN WebUI: the web app on a CPU (README, "Docker"). The weight files go into weights/ of the build context.
+# AnimeGAN WebUI: the web app on a CPU (README, "Docker"). The build downloads and verifies the weights.
 #   docker build -t animegan-webui .                                                   # full: CPU-only PyTorch
 #   docker build --build-arg RUNTIME=lite --build-arg TORCH_INDEX_URL= -t animegan-webui .   # PyPI only: no torch
 #   docker run --rm -p 7860:7860 animegan-webui                                        # open http://localhost:7860
@@ -29,14 +29,19 @@ RUN if [ "$RUNTIME" = lite ]; then ./install-torch.sh; fi
 COPY animegan/ animegan/
 COPY examples/ examples/
 COPY docker/prepare.py docker/prepare.py
-# Weights from the build context, verified against weights/manifest.json by docker/prepare.py.
+# Weight files already in the build context's weights/ are used as they are (verified against the manifest).
 COPY weights/ weights/
 ENV PYTHONPATH=/app \
     ANIMEGAN_MODEL_CACHE_DIR=/app/models \
     ANIMEGAN_PREVIEW_DIR=/app/previews \
     ANIMEGAN_DOWNLOAD_DIR=/app/weights
-# (Fetching the weights instead goes here: `RUN python -m animegan weights --download all`, into
-# ANIMEGAN_DOWNLOAD_DIR=/app/weights, which the last stage copies.)
+# The rest come from their public sources, verified, converted locally where needed (README, "Weights"); `lite`
+# cannot upscale, so it takes no upscaler. ANIMEGAN_WEIGHTS_MIRROR=http://host:port fetches through a mirror.
+ARG ANIMEGAN_WEIGHTS_MIRROR=
+ARG WEIGHTS=
+RUN ANIMEGAN_WEIGHTS_MIRROR="$ANIMEGAN_WEIGHTS_MIRROR" python -m animegan weights --download \
+      ${WEIGHTS:-$([ "$RUNTIME" = lite ] && echo anime face || echo all)} \
+ && rm -rf /app/weights/.sources
 # Fails the build with the manifest's fix-it message if a style's weight file is missing or corrupt; builds every
 # derived model (ONNX exports, checked INT8 as animegan/backends/int8_speed.json says, statistics graphs, the fast
 # upscalers' onnxruntime models) and the previews, one log line each.

@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("weights", help="show every weight file's status, list or install them from their public sources")
     w.add_argument("--json", action="store_true", help="print machine-readable JSON")
     w.add_argument("--download", metavar="ID", nargs="+",
-                   help="install these manifest ids, or `all`, from their public sources (verified; needs internet)")
+                   help="install these manifest ids, a kind (anime, face, upscale) or `all` from their public sources "
+                        "(verified; needs internet)")
     w.add_argument("--sources", action="store_true", help="list every upstream download (url, sha256, conversion)")
 
     st = sub.add_parser("stylize", help="stylize image files, folders or globs")
@@ -205,7 +206,7 @@ def install_weights(store: WeightStore, ids: list[str], as_json: bool) -> int:
     from .install import Installer
 
     results = []
-    for result in Installer(store, progress=not as_json and sys.stderr.isatty()).install_all(None if ids == ["all"] else ids):
+    for result in Installer(store, progress=not as_json and sys.stderr.isatty()).install_all(ids):
         results.append(result)
         if not as_json and result.outcome != "present":
             print(f"{result.outcome:<9} {result.entry.id:<28} {result.path or result.message}"

@@ -11,6 +11,7 @@ An entry already on the search path costs no network request.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -122,18 +123,20 @@ class Installer:
     """Installs manifest entries into ``settings.download_dir`` (searched as ``DIR/<kind>/FILE``)."""
 
     def __init__(self, store: WeightStore, progress: bool = False) -> None:
+        """Raises WeightsError when the downloader's packages are not installed."""
+        if importlib.util.find_spec("pooch") is None:
+            raise WeightsError("installing weights needs pooch and the converters' packages: "
+                               "pip install -r requirements-torch.txt (or put the files on ANIMEGAN_WEIGHTS_PATH)")
         self.store, self.settings, self.progress = store, store.settings, progress
 
-    def install_all(self, entry_ids: Iterable[str] | None = None) -> Iterator[InstallResult]:
-        """Install the given entries (default: every entry that has a source), one result each, in manifest order.
+    def install_all(self, names: Iterable[str] = ("all",)) -> Iterator[InstallResult]:
+        """Install the entries ``names`` selects (``all``, a kind: ``anime``/``face``/``upscale``, or manifest ids),
+        one result each.
 
         Stops early only when the download folder cannot be written (the remaining entries are reported failed).
-        Raises WeightsError for an unknown id, before any download.
+        Raises WeightsError for an unknown name, before any download.
         """
-        if entry_ids is None:
-            entries = [e for e in self.store.entries.values() if e.sources]
-        else:
-            entries = [self.store.by_id(i) for i in dict.fromkeys(entry_ids)]
+        entries = list(dict.fromkeys(e for name in names for e in self.select(name)))
         disk_error = None
         for entry in entries:
             if disk_error:
@@ -143,6 +146,15 @@ class Installer:
             if result.disk_error:
                 disk_error = result.message
             yield result
+
+    def select(self, name: str) -> list[WeightEntry]:
+        """The entries ``name`` stands for: ``all`` (every entry with a source), a kind, or one manifest id."""
+        entries = [e for e in self.store.entries.values() if e.sources]
+        if name == "all":
+            return entries
+        if name in ("anime", "face", "upscale"):
+            return [e for e in entries if e.kind == name]
+        return [self.store.by_id(name)]
 
     def install(self, entry: WeightEntry) -> InstallResult:
         """Install one entry from the first of its sources that works; a copy already on the search path wins."""

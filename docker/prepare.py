@@ -45,7 +45,8 @@ def main() -> int:
         for s in missing:
             log.error("style %r: %s", s.spec.id, s.reason)
         if missing:
-            log.error("copy the weight files into weights/ (e.g. `cp -r ../shared/weights/* weights/`) before `docker build`")
+            log.error("the build could not install them (see `weights --download` above): check the network, pass "
+                      "--build-arg ANIMEGAN_WEIGHTS_MIRROR=..., or put the files into weights/ of the build context")
             return 1
         for name, feature in engine.features().items():
             log.info("%-16s %s", name, "available" if feature.available else f"unavailable ({feature.reason})")

@@ -57,6 +57,8 @@ class WeightsMirror:
     """URL substring → fault, applied to every matching request."""
     requests: list[Request] = field(default_factory=list)
     stall_seconds: float = 30.0
+    port: int = 0
+    """0: any free port."""
     _seen: set[str] = field(default_factory=set)
     _server: ThreadingHTTPServer | None = None
 
@@ -80,7 +82,7 @@ class WeightsMirror:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self, port: int = 0) -> None:
+    def start(self) -> None:
         mirror = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,7 +93,7 @@ class WeightsMirror:
                 mirror.serve(self)
 
         self._stop.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -141,8 +143,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, default=8765)
     args = p.parse_args()
-    mirror = WeightsMirror(index_upstream_bytes(SHARED / "weights"))
-    mirror.start(args.port)
+    mirror = WeightsMirror(index_upstream_bytes(SHARED / "weights"), port=args.port)
+    mirror.start()
     print(f"serving the upstream bytes of {SHARED / 'weights'} at {mirror.url} (ANIMEGAN_WEIGHTS_MIRROR={mirror.url})")
     try:
         while True:

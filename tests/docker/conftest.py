@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, REPO, WEIGHTS_PATH
+from tests.conftest import ARTIFACTS, REPO, SHARED
 from tests.e2e.conftest import free_port
+from tests.weights_mirror import WeightsMirror, index_upstream_bytes
 
 IMAGE = "localhost/animegan-webui:test"
 RUNTIME = os.environ.get("ANIMEGAN_DOCKER_RUNTIME", "lite")
@@ -28,6 +29,7 @@ TORCH_INDEX_URL = os.environ.get("ANIMEGAN_DOCKER_TORCH_INDEX_URL", "")
 """Empty: PyPI's torch in the build stage (the only one reachable here)."""
 LOGS = ARTIFACTS / "docker"
 CACHE_VOLUME = "animegan-test-cache"
+MIRROR_PORT = 38765
 HARDENED = ("--read-only", "--tmpfs", "/tmp:rw,mode=1777,size=1g", "--user", "12345:0", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges", "-v", f"{CACHE_VOLUME}:/cache", "-e", "ANIMEGAN_CACHE_DIR=/cache/results")
 """How the README says to run it at its strictest: any UID in group 0, no capabilities, nothing writable but /tmp
@@ -54,15 +56,9 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 
 def build_context(dst: Path) -> Path:
-    """The repository's files plus the shared weights (not original/) in weights/, in a temporary folder:
-    the weights never go into the repository."""
+    """The repository's files as a fresh clone has them (weights/ holds only the manifest), in a temporary folder."""
     shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(*CONTEXT_SKIP))
-    shared = Path(WEIGHTS_PATH.split(os.pathsep)[0])
-    for kind in ("anime", "face", "upscale"):
-        for f in sorted((shared / kind).glob("*")):
-            if f.is_file() and f.suffix in (".onnx", ".pt", ".pth"):
-                (dst / "weights" / kind).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(f, dst / "weights" / kind / f.name)
+    assert [p.name for p in (dst / "weights").iterdir()] == ["manifest.json"]
     return dst
 
 
@@ -79,9 +75,13 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Built:
     LOGS.mkdir(parents=True, exist_ok=True)
     context = build_context(tmp_path_factory.mktemp("docker") / "context")
     start = time.monotonic()
-    done = podman("build", "--format", "docker", "--isolation", "chroot", "--network", "host",
-                  "--build-arg", f"TORCH_INDEX_URL={TORCH_INDEX_URL}", "--build-arg", f"RUNTIME={RUNTIME}",
-                  "-t", IMAGE, str(context), timeout=3600, check=False)
+    # The build downloads the weights as on a user's machine, from the loopback mirror of their public hosts
+    # (the build shares the host's network). A fixed port: the mirror's URL is a build argument, part of the layer cache key.
+    with WeightsMirror(index_upstream_bytes(SHARED / "weights"), port=MIRROR_PORT) as mirror:
+        done = podman("build", "--format", "docker", "--isolation", "chroot", "--network", "host",
+                      "--build-arg", f"TORCH_INDEX_URL={TORCH_INDEX_URL}", "--build-arg", f"RUNTIME={RUNTIME}",
+                      "--build-arg", f"ANIMEGAN_WEIGHTS_MIRROR={mirror.url}", "-t", IMAGE, str(context),
+                      timeout=3600, check=False)
     seconds = time.monotonic() - start
     log = done.stdout + done.stderr
     (LOGS / "build.log").write_text(log)

@@ -116,6 +116,18 @@ def test_install_steps_match_the_makefile_and_leave_the_tools_out() -> None:
         "docker/prepare.py imports animegan from /app (the tests run it the same way)"
 
 
+def test_the_build_installs_missing_weights_from_their_sources_before_preparing() -> None:
+    build = stage("build")
+    runs = [args for word, args in build if word == "RUN"]
+    (download,) = [i for i, r in enumerate(runs) if "python -m animegan weights --download" in r]
+    (prepare,) = [i for i, r in enumerate(runs) if "docker/prepare.py" in r]
+    assert download < prepare, "the weights are installed before the models are built from them"
+    assert 'ANIMEGAN_WEIGHTS_MIRROR="$ANIMEGAN_WEIGHTS_MIRROR"' in runs[download]
+    assert ("ARG", "ANIMEGAN_WEIGHTS_MIRROR=") in build
+    assert env_of(build)["ANIMEGAN_DOWNLOAD_DIR"] == "/app/weights", "installed into what the image copies"
+    assert "../shared" not in DOCKERFILE.read_text(), "a user has no ../shared"
+
+
 def run_prepare(weights: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ANIMEGAN_WEIGHTS_PATH": weights, "ANIMEGAN_DOWNLOAD_DIR": str(tmp_path / "dl"),
            "ANIMEGAN_PREVIEW_DIR": str(PREVIEW_CACHE), "ANIMEGAN_MODEL_CACHE_DIR": str(PREVIEW_CACHE.parent / "model-cache"),
@@ -126,7 +138,8 @@ def run_prepare(weights: str, tmp_path: Path) -> subprocess.CompletedProcess[str
 def test_build_step_fails_clearly_without_weights(tmp_path: Path) -> None:
     done = run_prepare(str(tmp_path / "empty"), tmp_path)
     assert done.returncode == 1
-    assert "animeganv3_shinkai37.onnx' not found" in done.stderr and "copy the weight files into weights/" in done.stderr
+    assert "animeganv3_shinkai37.onnx' not found" in done.stderr
+    assert "put the files into weights/ of the build context" in done.stderr
 
 
 @pytest.mark.e2e
