@@ -11,11 +11,17 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import ARTIFACTS, REPO, WEIGHTS_PATH
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+"""Debian's Chromium as STACK.md launches it (no background connections to Google), with Chromium's fake camera."""
 PREVIEW_CACHE = ARTIFACTS / "preview-cache"
 """Style thumbnails are content-addressed (photo, weights, style, size), so runs may share them."""
 
@@ -81,3 +87,15 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Gradio logs its own input validation; a traceback through our code would be a bug.
     ours = (f'File "{REPO / "app.py"}', f'File "{REPO / "animegan"}')
     assert not any(o in log for o in ours) and "unexpected error" not in log, f"the app logged an error:\n{log[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright (never Playwright's own browser download)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian chromium is missing at {CHROMIUM}: run `make system` (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -30,31 +30,16 @@ from PIL import Image
 
 from animegan import STYLES, Engine
 from tests.conftest import ARTIFACTS, psnr
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Server
 
 pytestmark = pytest.mark.e2e
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream"]
 MIN_PSNR = 35.0
 PSNR_PHOTOS = ("portrait_obama_official.jpg", "city_tokyo_street.jpg", "profile_kimono_three_women.jpg")
 PSNR_SIDE = 250
 """Longer side of the test inputs: not a multiple of 8 or 16, so the page pads and crops as the server does."""
 RESULTS = ARTIFACTS / "private_mode_psnr.json"
 IDLE_SECONDS = 30.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is missing: run `make system` (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 class Recorder:
@@ -398,7 +383,7 @@ def write_y4m(path: Path, photo: Path, frames: int = 8, size: tuple[int, int] = 
 def test_webcam_skips_frames_that_did_not_change(browser: Any, app_server: Server, photos: Path, tmp_path: Path) -> None:
     clip = write_y4m(tmp_path / "still.y4m", photos / "portrait_obama_official.jpg")
     still_camera = browser.browser_type.launch(executable_path=str(CHROMIUM),
-                                               args=[*ARGS, f"--use-file-for-fake-video-capture={clip}"])
+                                               args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip}"])
     try:
         r = Recorder(still_camera.new_context(permissions=["camera"]), app_server)
         start_local_webcam(r.page, "192")

@@ -10,7 +10,6 @@ import base64
 import importlib
 import io
 import re
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,20 +21,12 @@ from PIL import Image
 
 from animegan import Engine
 from tests.conftest import make_settings
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 LIVE_SIDE = 192
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +38,7 @@ def webcam_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     demo = app.build_app(engine, local)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
     assert {"webcam-in", "webcam-out", "webcam-fps"} <= ids, "app.py lost its Webcam tab"
-    port = _free_port()
+    port = free_port()
     app.launch(demo, engine.settings, host="127.0.0.1", port=port, block=False, local=local)
     try:
         yield f"http://127.0.0.1:{port}/"
@@ -66,10 +57,10 @@ def _image_from_src(src: str) -> np.ndarray:
 
 def test_fake_camera_shows_stylized_frames_and_fps(webcam_app: str, tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}; apt-get install chromium")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(permissions=["camera"]).new_page()
             page.goto(webcam_app)
