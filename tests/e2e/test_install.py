@@ -24,7 +24,7 @@ from animegan import STYLES, Engine, Settings, StylizeOptions
 from animegan.install import Installer
 from animegan.settings import MANIFEST_PATH
 from animegan.weights import load_manifest
-from tests.conftest import REPO, SHARED, psnr
+from tests.conftest import ARTIFACTS, REPO, SHARED, psnr
 from tests.e2e.conftest import start_app, stop_app
 from tests.weights_mirror import WeightsMirror, index_upstream_bytes
 
@@ -103,7 +103,8 @@ def test_fresh_machine_installs_every_style_face_and_default_upscaler(tmp_path: 
         shipped = engine.stylize_file(photo, options).rgb
         assert ours.shape == shipped.shape
         report[spec.id] = round(psnr(np.clip(ours, 0, 1), np.clip(shipped, 0, 1)), 1)
-    print("installed vs shipped, PSNR dB:", report)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "installed_vs_shipped_psnr.json").write_text(json.dumps(report, indent=2))
     assert min(report.values()) >= 40, report
     faces_fresh = fresh.stylize_file(photos / "group_8_kids.jpg", StylizeOptions(style="cute", face="on", max_side=512))
     assert len(faces_fresh.faces) == 8
