@@ -37,7 +37,7 @@ browser_runtime/vendor/.installed: browser_runtime/package.json browser_runtime/
 	touch $@
 
 # Test and lint tools, on top of the set-up.
-setup-dev: $(VENV)/.dev-installed
+setup-dev: setup $(VENV)/.dev-installed
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
