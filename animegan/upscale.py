@@ -298,9 +298,9 @@ def _export(model: nn.Module, dst: Path) -> dict[str, object]:
     from .backends import derived
 
     x = torch.from_numpy(np.ascontiguousarray(derived.calibration_images(side=96)[0].transpose(2, 0, 1)[None]))
-    dim_h, dim_w = derived.image_dims(min_side=16)
-    err = derived.export_checked(model, (x,), ["x"], ["y"], {"x": {2: dim_h, 3: dim_w}}, dst)
-    return {"max_abs_err": err, "input": "nchw, [0, 1]"}
+    axes = {"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}}
+    err = derived.export_checked(model, (x,), ["x"], ["y"], None, dst, dynamic_axes=axes)
+    return {"max_abs_err": err, "input": "nchw, [0, 1]", "exporter": "torchscript"}
 
 
 def _ort_net(model: nn.Module, source_sha256: str, kind: str, settings: Settings) -> Net:

@@ -1,4 +1,4 @@
-"""One real two-node Ray cluster on 127.0.0.1 for the whole session (token authentication on), stopped at the end."""
+"""One real two-node Ray cluster on 127.0.0.1 for the cluster tests (token authentication on), stopped at the end."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ class Cluster(LocalNodes):
             self.add_worker()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[Cluster]:
+    """Stopped after the last cluster test: its idle daemons would otherwise take CPU from every later test."""
     cluster = Cluster(env={"ANIMEGAN_WEIGHTS_PATH": WEIGHTS_PATH}, start_timeout=240.0)
     try:
         cluster.start(workers=1)
