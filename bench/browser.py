@@ -40,26 +40,10 @@ from animegan import Engine, LiveSession, Settings, StylizeOptions, decode, to_p
 from animegan.temporal import flicker  # noqa: E402
 from animegan.video import read_frames  # noqa: E402
 from bench.video import PHOTOS, camera_frames  # noqa: E402
+from tests.browser_page import CHROMIUM, CHROMIUM_ARGS, page_stylize  # noqa: E402
 from tests.video_clips import make_clip  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream"]
 STILL_PHOTO = "portrait_astronaut_eileen_collins.png"  # 512×512
-
-PAGE_STYLIZE = """async ([b64, style, maxSide]) => {
-    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([bytes], {type: 'image/png'}));
-    const c = document.createElement('canvas'); c.width = bitmap.width; c.height = bitmap.height;
-    const g = c.getContext('2d'); g.drawImage(bitmap, 0, 0);
-    const input = g.getImageData(0, 0, c.width, c.height);
-    const t0 = performance.now();
-    const out = await window.animeganLocal.stylize(input, style, {maxSide});
-    const ms = performance.now() - t0;
-    g.putImageData(out, 0, 0);
-    return {url: c.toDataURL('image/png'), ms};
-}"""
 
 PAGE_SMOOTH = """async ([frames, style, side]) => {
     const L = window.animeganLocal, outs = [[], []];
@@ -155,9 +139,10 @@ def bench_still(page: Any, engine: Engine, style: str, runs: int) -> dict[str, o
     with Image.open(PHOTOS / STILL_PHOTO) as im:
         rgb = np.asarray(im.convert("RGB").resize((512, 512)))
     b64 = png_b64(rgb)
-    page.evaluate(PAGE_STYLIZE, [b64, style, 512])  # warm-up: model download, session, allocations
-    results = [page.evaluate(PAGE_STYLIZE, [b64, style, 512]) for _ in range(runs)]
-    browser_s = statistics.median(r["ms"] for r in results) / 1000
+    png = base64.b64decode(b64)
+    page_stylize(page, png, style, 512)  # warm-up: model download, session, allocations
+    results = [page_stylize(page, png, style, 512) for _ in range(runs)]
+    browser_s = statistics.median(seconds for _, seconds in results)
     picture = decode(base64.b64decode(b64), engine.settings.max_pixels)
     row: dict[str, object] = {"style": style, "size": "512x512", "browser_s": round(browser_s, 2)}
     for backend in ("onnx", "auto"):
@@ -169,7 +154,7 @@ def bench_still(page: Any, engine: Engine, style: str, runs: int) -> dict[str, o
             out = engine.stylize(picture, options)
             times.append(time.perf_counter() - t0)
         row[f"server_{backend}_s"] = round(statistics.median(times), 2)
-        row[f"psnr_vs_server_{backend}_db"] = round(psnr(from_url(results[-1]["url"]), np.asarray(to_pil(out).convert("RGB"))), 2)
+        row[f"psnr_vs_server_{backend}_db"] = round(psnr(results[-1][0], np.asarray(to_pil(out).convert("RGB"))), 2)
     row["browser_over_server_onnx"] = round(browser_s / float(row["server_onnx_s"]), 2)  # type: ignore[arg-type]
     return row
 
@@ -213,7 +198,7 @@ def main() -> None:
     app.launch(demo, settings, host="127.0.0.1", port=port, block=False, local=local)
     try:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_context(permissions=["camera"]).new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("window.animeganLocal !== undefined", timeout=120_000)

@@ -15,13 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser_page import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ARTIFACTS, REPO, WEIGHTS_PATH
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-"""Debian's Chromium as STACK.md launches it (no background connections to Google), with Chromium's fake camera."""
 PREVIEW_CACHE = ARTIFACTS / "preview-cache"
 """Style thumbnails are content-addressed (photo, weights, style, size), so runs may share them."""
 

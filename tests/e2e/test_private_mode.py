@@ -29,8 +29,9 @@ import pytest
 from PIL import Image
 
 from animegan import STYLES, Engine
+from tests.browser_page import CHROMIUM, CHROMIUM_ARGS, page_stylize
 from tests.conftest import ARTIFACTS, psnr
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -136,27 +137,6 @@ def photo_png(photos: Path, index: int) -> tuple[bytes, np.ndarray]:
     buf = io.BytesIO()
     rgb.save(buf, "PNG")
     return buf.getvalue(), np.asarray(rgb)
-
-
-def page_stylize(page: Any, png: bytes, style: str, max_side: int | None = None) -> tuple[np.ndarray, float]:
-    """``window.animeganLocal.stylize`` on a PNG: the result's RGB and the seconds the call took."""
-    result = page.evaluate("""async ([b64, style, maxSide]) => {
-        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const bitmap = await createImageBitmap(new Blob([bytes], {type: 'image/png'}));
-        const c = document.createElement('canvas'); c.width = bitmap.width; c.height = bitmap.height;
-        const g = c.getContext('2d'); g.drawImage(bitmap, 0, 0);
-        const input = g.getImageData(0, 0, c.width, c.height);
-        const t0 = performance.now();
-        const out = await window.animeganLocal.stylize(input, style, maxSide ? {maxSide} : {});
-        const ms = performance.now() - t0;
-        if (!(out instanceof ImageData)) throw new Error('stylize did not return an ImageData');
-        g.putImageData(out, 0, 0);
-        return {url: c.toDataURL('image/png'), ms, w: out.width, h: out.height};
-    }""", [base64.b64encode(png).decode(), style, max_side])
-    data = base64.b64decode(result["url"].split(",", 1)[1])
-    out = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    assert out.shape[:2] == (result["h"], result["w"])
-    return out, result["ms"] / 1000
 
 
 def server_stylize(server: Server, png: bytes, style: str, tmp: Path) -> np.ndarray:
