@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,15 @@ def make_settings(tmp: Path, **env: str) -> Settings:
             "ANIMEGAN_CACHE_DIR": str(tmp / "cache"), "ANIMEGAN_THREADS": "2",
             "ANIMEGAN_MODEL_CACHE_DIR": os.environ.get("ANIMEGAN_TEST_MODEL_CACHE") or str(tmp / "models")}
     return Settings.from_env({**base, **env})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def process_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The model cache of every app server and CLI process the tests start: one per session, never ``~/.cache``."""
+    path = tmp_path_factory.mktemp("process-models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANIMEGAN_MODEL_CACHE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")
