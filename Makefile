@@ -29,11 +29,14 @@ $(VENV)/.installed: requirements.txt requirements-torch.txt requirements-ray.txt
 
 # Private mode's browser runtime: onnxruntime-web from the lockfile; the app serves only these files (one folder).
 ORT_DIST := browser_runtime/node_modules/onnxruntime-web/dist
+# The WebGPU + WebAssembly build (where the browser has WebGPU) and the WebAssembly-only one (half the size).
+ORT_FILES := ort.min.mjs ort-wasm-simd-threaded.jsep.mjs ort-wasm-simd-threaded.jsep.wasm \
+	ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm
 browser-runtime: browser_runtime/vendor/.installed
-browser_runtime/vendor/.installed: browser_runtime/package.json browser_runtime/package-lock.json
+browser_runtime/vendor/.installed: browser_runtime/package.json browser_runtime/package-lock.json Makefile
 	cd browser_runtime && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	rm -rf browser_runtime/vendor && mkdir -p browser_runtime/vendor
-	cp $(ORT_DIST)/ort.min.mjs $(ORT_DIST)/ort-wasm-simd-threaded.jsep.mjs $(ORT_DIST)/ort-wasm-simd-threaded.jsep.wasm browser_runtime/vendor/
+	cp $(addprefix $(ORT_DIST)/,$(ORT_FILES)) browser_runtime/vendor/
 	touch $@
 
 # Test and lint tools, on top of the set-up.

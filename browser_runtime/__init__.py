@@ -37,8 +37,10 @@ log = logging.getLogger("animegan.local")
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 VENDOR_DIR = HERE / "vendor"
-"""onnxruntime-web's files the page loads (ort.min.mjs and its WebAssembly build); filled by ``make browser-runtime``."""
-RUNTIME_ENTRY = "ort.min.mjs"
+"""onnxruntime-web's files the page loads; filled by ``make browser-runtime``."""
+RUNTIME_ENTRIES = ("ort.min.mjs", "ort.wasm.min.mjs")
+"""WebGPU + WebAssembly build (28 MB of WebAssembly), loaded where the browser has a WebGPU adapter; the
+WebAssembly-only build (14 MB) everywhere else."""
 PREFIX = "/local"
 MODULE = "animegan-local.js"
 LOCAL_GRADES = frozenset({"neon"})
@@ -192,8 +194,9 @@ class LocalRuntime:
 
     def feature(self) -> Feature:
         """Whether the runtime files are installed here (else private mode is off, saying how to install it)."""
-        if RUNTIME_ENTRY not in runtime_files():
-            return Feature(False, f"the browser runtime is not installed ({VENDOR_DIR} has no {RUNTIME_ENTRY}); "
+        missing = [name for name in RUNTIME_ENTRIES if name not in runtime_files()]
+        if missing:
+            return Feature(False, f"the browser runtime is not installed ({VENDOR_DIR} has no {', '.join(missing)}); "
                                   "run `make browser-runtime`")
         return Feature(True)
 

@@ -60,12 +60,6 @@ function styleById(id) {
 async function runtime() {
   if (!state.ortPromise) {
     state.ortPromise = (async () => {
-      const ort = await import(new URL('ort/ort.min.mjs', BASE).href);
-      ort.env.wasm.wasmPaths = new URL('ort/', BASE).href;
-      // Threads need SharedArrayBuffer, which needs the page cross-origin isolated (the app sends COOP/COEP).
-      state.threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-      ort.env.wasm.numThreads = state.threads;
-      ort.env.logLevel = 'error';
       state.backend = 'wasm';
       if (navigator.gpu) {
         try {
@@ -74,6 +68,14 @@ async function runtime() {
           console.info('animeganLocal: no WebGPU adapter', err);
         }
       }
+      // Without WebGPU the WebAssembly-only build: half the download and compile of the WebGPU one.
+      const entry = state.backend === 'webgpu' ? 'ort/ort.min.mjs' : 'ort/ort.wasm.min.mjs';
+      const ort = await import(new URL(entry, BASE).href);
+      ort.env.wasm.wasmPaths = new URL('ort/', BASE).href;
+      // Threads need SharedArrayBuffer, which needs the page cross-origin isolated (the app sends COOP/COEP).
+      state.threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+      ort.env.wasm.numThreads = state.threads;
+      ort.env.logLevel = 'error';
       return ort;
     })();
     state.ortPromise.catch(() => { state.ortPromise = null; });
@@ -97,14 +99,16 @@ async function session(st) {
       }
       const bytes = new Uint8Array(await r.arrayBuffer());
       const providers = state.backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
+      // Worker threads sleep between operators instead of spinning: a page must not burn idle cores (or battery).
+      const options = { graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } };
       let s;
       try {
-        s = await ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: 'all' });
+        s = await ort.InferenceSession.create(bytes, { ...options, executionProviders: providers });
       } catch (err) {
         if (state.backend !== 'webgpu') throw err;
         console.info('animeganLocal: WebGPU session failed, using WebAssembly', err);
         state.backend = 'wasm';
-        s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+        s = await ort.InferenceSession.create(bytes, { ...options, executionProviders: ['wasm'] });
       }
       return {
         ort, session: s, layout: r.headers.get('X-Layout') || 'NHWC',
