@@ -99,13 +99,13 @@ class RssSampler:
 
 def run_users(url: str, inputs: list[Path]) -> list[Outcome]:
     """Every user at once, each with its own client and photo."""
-    clients = [Client(url, verbose=False, httpx_kwargs={"timeout": 120.0}) for _ in inputs]  # 64 uploads at once
     barrier = threading.Barrier(len(inputs))
 
     def user(i: int) -> Outcome:
-        barrier.wait(timeout=60)
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 120.0})  # 64 clients connect at once
+        barrier.wait(timeout=120)  # then every user submits at the same moment
         start = time.monotonic()
-        job = clients[i].submit(handle_file(str(inputs[i])), STYLES[i % len(STYLES)], api_name="/stylize", max_side=MAX_SIDE,
+        job = client.submit(handle_file(str(inputs[i])), STYLES[i % len(STYLES)], api_name="/stylize", max_side=MAX_SIDE,
                              face="off")
         try:
             _, download, _ = job.result(timeout=REQUEST_TIMEOUT)
