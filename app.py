@@ -381,6 +381,12 @@ WEBCAM_STREAM_EVERY = 0.05
 """Seconds between camera frames sent by the browser; the session drops what it cannot keep up with."""
 
 
+def fast_default(style_choices: list[tuple[str, str]]) -> str | None:
+    """The fastest style where it is installed, else the first one there is (None with no style installed)."""
+    ids = [style_id for _, style_id in style_choices]
+    return FAST_STYLE if FAST_STYLE in ids else next(iter(ids), None)
+
+
 def video_tab(engine: Engine, style_choices: list[tuple[str, str]], new_dir: Callable[[], Path]) -> None:
     """Upload → progress (frame i/n, fps, ETA) → playable result + download."""
     settings = engine.settings
@@ -389,7 +395,7 @@ def video_tab(engine: Engine, style_choices: list[tuple[str, str]], new_dir: Cal
             video_in = gr.Video(label="Video", sources=["upload"], elem_id="video-in")
             gr.Markdown(f"Up to {settings.video_max_seconds} s, {settings.video_max_mb} MB "
                         f"({', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES[:5])}, ...). Sound is kept.")
-            video_style = gr.Dropdown(style_choices, value=FAST_STYLE, label="Style", elem_id="video-style")
+            video_style = gr.Dropdown(style_choices, value=fast_default(style_choices), label="Style", elem_id="video-style")
             video_side = gr.Slider(128, 1024, value=settings.video_max_side, step=32, label="Processing size (px)",
                                    info="Smaller is faster; the result keeps the video's own size.")
             video_sbs = gr.Checkbox(False, label="Side by side (original | anime)")
@@ -434,7 +440,7 @@ def webcam_tab(engine: Engine, style_choices: list[tuple[str, str]], local: Any 
                 cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="webcam-in")
                 live_out = gr.Image(label="Anime (live)", format="jpeg", interactive=False, elem_id="webcam-out")
             with gr.Row():
-                live_style = gr.Dropdown(style_choices, value=FAST_STYLE, label="Style", elem_id="webcam-style",
+                live_style = gr.Dropdown(style_choices, value=fast_default(style_choices), label="Style", elem_id="webcam-style",
                                          info="Portrait (Cute) is the fastest; others may run at a few FPS.")
                 live_side = gr.Dropdown(list(LIVE_SIDES), value=settings.live_side, label="Resolution (px)")
             live_fps = gr.Markdown("Start the camera to see the live preview.", elem_id="webcam-fps")

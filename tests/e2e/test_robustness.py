@@ -251,8 +251,10 @@ def test_no_weights_page_explains_how_to_install(fault_servers: dict[str, Server
     assert "`animeganv2_hayao_bryandlee_generator.pt`" in help_text, "every missing file is named"
     assert "python -m animegan weights --download all" in help_text and "ANIMEGAN_WEIGHTS_PATH" in help_text
     assert component(config, "run-btn")["interactive"] is False
+    assert component(config, "video-style").get("value") is None and component(config, "webcam-style").get("value") is None
     with urllib.request.urlopen(fault_servers["bare"].url, timeout=30) as resp:
         assert resp.status == 200
+    assert "not in the list of choices" not in fault_servers["bare"].output(), "a dropdown names a style that is not there"
 
 
 def test_unwritable_cache_still_processes(fault_servers: dict[str, Server], photos: Path) -> None:
