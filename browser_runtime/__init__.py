@@ -194,7 +194,8 @@ class LocalRuntime:
 
     def feature(self) -> Feature:
         """Whether the runtime files are installed here (else private mode is off, saying how to install it)."""
-        missing = [name for name in RUNTIME_ENTRIES if name not in runtime_files()]
+        present = runtime_files()
+        missing = [name for name in RUNTIME_ENTRIES if name not in present]
         if missing:
             return Feature(False, f"the browser runtime is not installed ({VENDOR_DIR} has no {', '.join(missing)}); "
                                   "run `make browser-runtime`")
