@@ -46,8 +46,9 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-# Debian packages the tests need: Chromium for the browser tests, ffmpeg for video.
+# Debian packages the tests need: Chromium for the browser tests, ffmpeg for video, g++ for the bf16 package.
 system:
+	@command -v g++ >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q g++; }
 	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || { \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    chromium fonts-noto-color-emoji ffmpeg; }

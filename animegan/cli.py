@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prepare", help="build the fast models (ONNX export, checked INT8) once, before the first request")
     pr.add_argument("-s", "--style", nargs="+", metavar="ID",
                     help="these styles only (default: every available style and the fast upscalers)")
-    pr.add_argument("--json", action="store_true", help="print a JSON list of {name, int8_used, note, failed}")
+    pr.add_argument("--json", action="store_true", help="print a JSON list of {name, int8_used, bf16_used, note, failed}")
     return p
 
 
@@ -239,7 +239,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{row.name:<13} {row.note}", flush=True)
     if args.json:
-        print(json.dumps([{"name": r.name, "int8_used": r.int8_used, "note": r.note, "failed": r.failed} for r in rows],
+        print(json.dumps([{"name": r.name, "int8_used": r.int8_used, "bf16_used": r.bf16_used, "note": r.note,
+                           "failed": r.failed} for r in rows],
                          indent=2))
     return EXIT_WEIGHTS if any(r.failed for r in rows) else EXIT_OK
 

@@ -18,7 +18,7 @@ import numpy as np
 from .backends import candidates, open_style_backend
 from .backends.derived import int8_speedup, int8_unusable
 from .backends.onnx_backend import OnnxBackend
-from .errors import AnimeGANError
+from .errors import AnimeGANError, BackendUnavailableError
 from .pipeline import Engine
 from .styles import STYLES
 
@@ -32,10 +32,13 @@ class Prepared:
     note: str
     failed: bool = False
     """The style's weights or a build failed (``note`` says why)."""
+    bf16_used: bool = False
+    """``auto`` will run the style's ``torch-bf16`` package (built on CPUs with native bf16 only)."""
 
 
 def prepare_style(engine: Engine, style_id: str) -> Prepared:
-    """Build (or find cached) the style's INT8 model and report whether ``auto`` will take it.
+    """Build (or find cached) the style's INT8 model, and on a CPU with native bf16 its ``torch-bf16`` package,
+    and report whether ``auto`` will take them.
 
     Raises WeightsError if the style's weights are missing or corrupt, BackendUnavailableError if a build fails.
     """
@@ -47,12 +50,27 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
     if "onnx-int8" not in candidates(entry):
         return Prepared(style_id, False, f"fp32 only: no INT8 path for {entry.arch} models (README, Speed)")
     backend = open_style_backend("onnx-int8", path, entry, engine.settings, spec.value_range, spec.input_name,
-                                 spec.output_name, int8="prepare")
+                                 spec.output_name, build="prepare")
     assert isinstance(backend, OnnxBackend)
     record = json.loads(backend.path.with_suffix(".json").read_text())
     why_not = int8_unusable(record, entry.file)
     facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {int8_speedup(entry.file)}× fp32 speed"
-    return Prepared(style_id, why_not is None, f"INT8 {why_not}" if why_not else f"INT8: {facts}")
+    int8 = Prepared(style_id, why_not is None, f"INT8 {why_not}" if why_not else f"INT8: {facts}")
+    if "torch-bf16" not in candidates(entry):
+        return int8
+    from .backends import compiled
+
+    if not compiled.native_bf16():
+        return Prepared(style_id, int8.int8_used, f"{int8.note}; no bf16 build (this CPU has no native bf16)")
+    try:
+        bf16 = open_style_backend("torch-bf16", path, entry, engine.settings, spec.value_range, build="prepare")
+    except BackendUnavailableError as err:  # no torch, or no C++ compiler to build with: INT8 stays the choice
+        return Prepared(style_id, int8.int8_used, f"{int8.note}; no bf16 build ({err})")
+    assert isinstance(bf16, compiled.CompiledBackend)
+    record = json.loads(bf16.path.with_name(bf16.path.stem + ".json").read_text())
+    verdict = "passed" if record["passed"] else "fails the quality guard"
+    note = f"{int8.note}; bf16 {verdict}: PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}"
+    return Prepared(style_id, int8.int8_used and not record["passed"], note, bf16_used=bool(record["passed"]))
 
 
 def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None) -> Iterator[Prepared]:

@@ -37,7 +37,7 @@ def measure(runs: int) -> dict[str, float]:
         found = engine.weights.locate(spec.weights)
         path, entry = found.path, found.entry
         fp32, int8 = (open_style_backend(name, path, entry, engine.settings, spec.value_range, spec.input_name,
-                                         spec.output_name, int8="prepare") for name in ("onnx", "onnx-int8"))
+                                         spec.output_name, build="prepare") for name in ("onnx", "onnx-int8"))
         photo = derived.calibration_images(derived.SPEED_SIDE)[0]
         fixed = [d if isinstance(d, int) else None for d in fp32.session.get_inputs()[0].shape[1:3]]  # type: ignore[attr-defined]
         if all(fixed):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,16 @@ def make_settings(tmp: Path, **env: str) -> Settings:
             "ANIMEGAN_CACHE_DIR": str(tmp / "cache"), "ANIMEGAN_THREADS": "2",
             "ANIMEGAN_MODEL_CACHE_DIR": os.environ.get("ANIMEGAN_TEST_MODEL_CACHE") or str(tmp / "models")}
     return Settings.from_env({**base, **env})
+
+
+def engine_with_own_cache(settings: Settings, folder: Path) -> Engine:
+    """An engine with its own model cache in ``folder``, so reduced-precision builds never change what ``auto``
+    picks in other tests (the session's fp32 exports are copied in: they are re-verified against their records)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in settings.model_cache_dir.glob("*-onnx*-r*.*") if settings.model_cache_dir.is_dir() else []:
+        if "int8" not in f.name and f.suffix in (".onnx", ".json"):
+            shutil.copy2(f, folder / f.name)
+    return Engine(settings.with_(model_cache_dir=folder))
 
 
 @pytest.fixture(scope="session", autouse=True)

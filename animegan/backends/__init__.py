@@ -8,6 +8,7 @@ never imports torch.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -25,13 +26,13 @@ from ..weights import WeightEntry
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
-BackendName = Literal["auto", "torch", "onnx", "onnx-int8"]
-BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8")
-Int8Policy = Literal["cached", "forced", "prepare"]
-"""How :func:`open_style_backend` treats INT8: ``cached`` (``auto``) takes only an existing build that is
-usable (guard passed, faster than fp32); ``forced`` builds it if needed and runs it even if not usable
-(with a warning); ``prepare`` builds it if needed and runs it silently (the caller reports the record)."""
+BackendName = Literal["auto", "torch", "onnx", "onnx-int8", "torch-bf16"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8", "torch-bf16")
 """``auto``: the fastest backend that passes the quality guard; the others force one."""
+BuildPolicy = Literal["cached", "forced", "prepare"]
+"""How :func:`open_style_backend` treats a reduced-precision build (INT8, bf16): ``cached`` (``auto``) takes only an
+existing build that is usable (guard passed, faster than fp32 here); ``forced`` builds it if needed and runs it even
+if not usable (with a warning); ``prepare`` builds it if needed and runs it silently (the caller reports the record)."""
 EXPORTABLE = frozenset({"animeganv2"})
 """PyTorch architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
 QUANTIZABLE = EXPORTABLE | {"animeganv3", "animeganv3_tiny"}
@@ -107,7 +108,7 @@ def candidates(entry: WeightEntry) -> list[BackendName]:
     """Backends that can run this weight file, fastest first (as measured in ``bench/speed.py``)."""
     int8: list[BackendName] = ["onnx-int8"] if entry.arch in QUANTIZABLE else []
     if entry.format == "torch":
-        return [*int8, "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
+        return ["torch-bf16", *int8, "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
     if entry.format == "onnx":
         return [*int8, "onnx"]
     return []
@@ -166,15 +167,16 @@ def open_style_backend(
     value_range: tuple[float, float],
     input_name: str | None = None,
     output_name: str | None = None,
-    int8: Int8Policy = "forced",
+    build: BuildPolicy = "forced",
 ) -> Backend:
     """The backend ``choice`` for a verified weight file ``path`` (``entry`` is its manifest line).
 
-    ``auto`` takes the fastest candidate that works here, never building an INT8 model on its own:
-    INT8 is used when a cached INT8 build of this file passed the quality guard and is recorded as
-    faster than fp32 (``derived.INT8_SPEED_FILE``; ``python -m animegan prepare`` builds them, and so does
-    forcing ``onnx-int8`` once). A candidate that fails is logged and the next one tried. A forced choice that cannot run
-    raises BackendUnavailableError; ``int8`` is the policy for a forced ``onnx-int8`` (see :data:`Int8Policy`).
+    ``auto`` takes the fastest candidate that works here, never building a reduced-precision model on its own:
+    INT8 is used when a cached INT8 build of this file passed the quality guard and is recorded as faster than
+    fp32 (``derived.INT8_SPEED_FILE``), bf16 when a cached build passed and this CPU has native bf16
+    (``python -m animegan prepare`` builds them, and so does forcing the backend once). A candidate that fails is
+    logged and the next one tried. A forced choice that cannot run raises BackendUnavailableError; ``build`` is the
+    policy for a forced ``onnx-int8`` or ``torch-bf16`` (see :data:`BuildPolicy`).
     """
     options = candidates(entry)
     if choice != "auto":
@@ -183,7 +185,7 @@ def open_style_backend(
                 f"backend {choice!r} cannot run {entry.file!r} (a {entry.format} {entry.arch} model); "
                 f"choose one of: auto, {', '.join(options)}"
             )
-        return _open(choice, path, entry, settings, value_range, input_name, output_name, int8)
+        return _open(choice, path, entry, settings, value_range, input_name, output_name, build)
     errors = []
     for name in options:
         try:
@@ -206,9 +208,11 @@ def _open(
     value_range: tuple[float, float],
     input_name: str | None,
     output_name: str | None,
-    int8_policy: Int8Policy,
+    policy: BuildPolicy,
 ) -> Backend:
     threads = settings.threads
+    if name == "torch-bf16":
+        return _open_bf16(path, entry, settings, value_range, policy)
     if name == "torch":
         try:
             return open_backend(path, "torch", entry.arch, threads)
@@ -236,14 +240,50 @@ def _open(
     if name == "onnx":
         return onnx(fp32_path, "onnx")
     kind = "onnx-int8"
-    if int8_policy == "cached" and not derived.exists(root, entry.sha256, kind):
+    if policy == "cached" and not derived.exists(root, entry.sha256, kind):
         raise BackendUnavailableError("no INT8 build cached (`python -m animegan prepare` builds and checks it)")
     int8 = derived.cached(root, entry.sha256, kind, lambda dst: derived.quantize_int8(
         fp32_path, dst, value_range, onnx(fp32_path, "onnx"), lambda p: onnx(p, kind)))  # fp32 loaded only to build
     unusable = derived.int8_unusable(int8.record, entry.file)
-    if unusable and int8_policy != "prepare":
+    if unusable and policy != "prepare":
         msg = f"the INT8 model of {entry.file!r} {unusable}"
-        if int8_policy == "cached":
+        if policy == "cached":
             raise BackendUnavailableError(msg)
         log.warning("%s; using it because it was asked for", msg)
     return onnx(int8.path, kind)
+
+
+def _open_bf16(path: Path, entry: WeightEntry, settings: Settings, value_range: tuple[float, float],
+               policy: BuildPolicy) -> Backend:
+    """The ``torch-bf16`` package of a PyTorch generator (:mod:`.compiled`), built once; tiles with whole-image
+    statistics go through the fp32 ONNX statistics graph. Builds import torch; running imports it on the first run."""
+    from . import compiled, derived
+
+    root, threads = settings.model_cache_dir, settings.threads
+    if policy == "cached":
+        if not compiled.native_bf16():
+            raise BackendUnavailableError("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 would be slower")
+        if not derived.exists(root, entry.sha256, compiled.kind(), compiled.SUFFIX):
+            raise BackendUnavailableError("no bf16 build cached (`python -m animegan prepare` builds and checks it)")
+    if importlib.util.find_spec("torch") is None:  # the `lite` Docker image has no torch (found, not imported: see run)
+        raise BackendUnavailableError("PyTorch is not installed; use --backend onnx")
+
+    def build(dst: Path) -> dict[str, object]:
+        from .torch_backend import TorchBackend
+
+        fp32 = _open("onnx", path, entry, settings, value_range, None, None, "cached")
+        return compiled.build(TorchBackend.load(path, entry.arch, threads).model, dst, fp32, threads)
+
+    def global_norm() -> GlobalNormBackend:
+        stats = _open("onnx", path, entry, settings, value_range, None, None, "cached")
+        assert isinstance(stats, GlobalNormBackend)
+        return stats
+
+    built = derived.cached(root, entry.sha256, compiled.kind(), build, compiled.SUFFIX)
+    if not built.record.get("passed") and policy != "prepare":
+        msg = (f"the bf16 model of {entry.file!r} fails the quality guard (PSNR {built.record.get('psnr_min')} dB, "
+               f"SSIM {built.record.get('ssim_min')})")
+        if policy == "cached":
+            raise BackendUnavailableError(msg)
+        log.warning("%s; using it because it was asked for", msg)
+    return compiled.CompiledBackend(built.path, threads, global_norm)

@@ -85,7 +85,8 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], dict[str, Any]]) -> Derived:
+def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], dict[str, Any]],
+           suffix: str = ".onnx") -> Derived:
     """The derived model ``kind`` of the source with ``source_sha256``, built by ``build(path)`` if absent.
 
     A cached model that matches its record is used without writing anything (the cache may be read-only).
@@ -94,7 +95,7 @@ def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], di
     Raises BackendUnavailableError when the build fails or the cache cannot be written.
     """
     stem = f"{source_sha256[:16]}-{kind}-r{RECIPE}"
-    path, record_path = root / f"{stem}.onnx", root / f"{stem}.json"
+    path, record_path = root / f"{stem}{suffix}", root / f"{stem}.json"
     found = _read_record(path, record_path, source_sha256)
     if found is not None:
         return found
@@ -105,7 +106,7 @@ def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], di
         log.info("building %s model %s (once; cached in %s)", kind, path.name, root)
         tmp: Path | None = None
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=root, suffix=".onnx.part")
+            fd, tmp_name = tempfile.mkstemp(dir=root, suffix=f".part{suffix}")
             os.close(fd)
             tmp = Path(tmp_name)
             facts = build(tmp)
@@ -122,10 +123,10 @@ def cached(root: Path, source_sha256: str, kind: str, build: Callable[[Path], di
         return Derived(path, record)
 
 
-def exists(root: Path, source_sha256: str, kind: str) -> bool:
+def exists(root: Path, source_sha256: str, kind: str, suffix: str = ".onnx") -> bool:
     """Whether a derived model is cached (its bytes are checked when it is used)."""
     stem = f"{source_sha256[:16]}-{kind}-r{RECIPE}"
-    return (root / f"{stem}.onnx").is_file() and (root / f"{stem}.json").is_file()
+    return (root / f"{stem}{suffix}").is_file() and (root / f"{stem}.json").is_file()
 
 
 def _read_record(path: Path, record_path: Path, source_sha256: str, quiet: bool = False) -> Derived | None:
@@ -306,17 +307,25 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
         quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
                         nodes_to_quantize=quantized)
-    int8 = open_int8(dst)
+    facts = quality_guard(run_fp32, open_int8(dst), feeds, value_range)
+    return {**facts, "quantized_convs": len(quantized), "convs": len(convs)}
+
+
+def quality_guard(reference: Backend, candidate: Backend, feeds: list[FloatArray],
+                  value_range: tuple[float, float]) -> dict[str, Any]:
+    """``candidate`` against ``reference`` on ``feeds`` (model inputs): worst PSNR and SSIM, and whether both
+    pass (:data:`..quality.MIN_PSNR`, :data:`..quality.MIN_SSIM`); the record facts of a reduced-precision build."""
+    lo, hi = value_range
     psnrs, ssims = [], []
     for x in feeds:
-        a = np.clip((run_fp32.run(x)[0] - lo) / (hi - lo), 0, 1)
-        b = np.clip((int8.run(x)[0] - lo) / (hi - lo), 0, 1)
+        a = np.clip((reference.run(x)[0] - lo) / (hi - lo), 0, 1)
+        b = np.clip((candidate.run(x)[0] - lo) / (hi - lo), 0, 1)
         psnrs.append(psnr(a, b))
         ssims.append(ssim(a, b))
     facts = {"psnr_min": round(min(psnrs), 2), "ssim_min": round(min(ssims), 4)}
     passed = facts["psnr_min"] >= MIN_PSNR and facts["ssim_min"] >= MIN_SSIM
     guard = f"PSNR ≥ {MIN_PSNR} dB and SSIM ≥ {MIN_SSIM} vs fp32 on {len(feeds)} photos"
-    return {**facts, "passed": passed, "guard": guard, "quantized_convs": len(quantized), "convs": len(convs)}
+    return {**facts, "passed": passed, "guard": guard}
 
 
 def speedup(baseline: Backend, candidate: Backend, x: FloatArray, runs: int = SPEED_RUNS) -> float:

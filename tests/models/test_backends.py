@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from animegan.imageio import decode
 from animegan.quality import MIN_PSNR, MIN_SSIM, psnr, ssim
 from animegan.resample import fit_within, resize
 from animegan.settings import get_settings
-from tests.conftest import WEIGHTS_PATH, make_settings
+from tests.conftest import WEIGHTS_PATH, engine_with_own_cache, make_settings
 
 GUARD_SIDE = 384  # the guard runs fp32 and INT8 on every shared photo: keep it quick
 
@@ -83,14 +82,7 @@ def test_export_cli_writes_a_dynamic_onnx_model_matching_pytorch(
 
 @pytest.fixture(scope="module")
 def int8_engine(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """An engine with its own model cache, so INT8 builds never change what ``auto`` picks in other tests
-    (the session's fp32 exports are copied in: they are re-verified against their records on use)."""
-    cache = tmp_path_factory.mktemp("int8") / "models"
-    cache.mkdir()
-    for f in settings.model_cache_dir.glob("*-onnx*-r*.*") if settings.model_cache_dir.is_dir() else []:
-        if "int8" not in f.name and f.suffix in (".onnx", ".json"):
-            shutil.copy2(f, cache / f.name)
-    return Engine(settings.with_(model_cache_dir=cache))
+    return engine_with_own_cache(settings, tmp_path_factory.mktemp("int8") / "models")
 
 
 @pytest.mark.parametrize("style", ["hayao"])

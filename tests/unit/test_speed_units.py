@@ -77,13 +77,13 @@ def test_every_int8_candidate_has_a_speed_figure_recorded_for_the_current_recipe
             assert int8_speedup(entry.file) is not None, f"{spec.id}: no INT8 speed figure for {entry.file}"
 
 
-def test_int8_is_offered_only_for_architectures_where_it_was_measured_to_pay_off() -> None:
+def test_int8_and_bf16_are_offered_only_for_architectures_where_they_were_measured_to_pay_off() -> None:
     from animegan.backends import candidates
     from animegan.settings import MANIFEST_PATH
     from animegan.weights import load_manifest
 
     entries = {e.id: e for e in load_manifest(MANIFEST_PATH).values()}
-    assert candidates(entries["animeganv2_hayao"]) == ["onnx-int8", "onnx", "torch"]
+    assert candidates(entries["animeganv2_hayao"]) == ["torch-bf16", "onnx-int8", "onnx", "torch"]
     assert candidates(entries["animeganv3_shinkai37"]) == ["onnx-int8", "onnx"]
     assert candidates(entries["animeganv1_paprika"]) == ["onnx"]
     assert candidates(entries["whitebox_cartoon"]) == ["onnx"]
