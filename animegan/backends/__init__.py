@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,6 +271,9 @@ def _open_bf16(path: Path, entry: WeightEntry, settings: Settings, value_range: 
 
     def build(dst: Path) -> dict[str, object]:
         from .torch_backend import TorchBackend
+
+        if not (shutil.which("g++") or shutil.which("c++")):
+            raise BackendUnavailableError("building the bf16 package needs a C++ compiler (g++)")
 
         fp32 = _open("onnx", path, entry, settings, value_range, None, None, "cached")
         return compiled.build(TorchBackend.load(path, entry.arch, threads).model, dst, fp32, threads)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from animegan import Engine, Settings
-from animegan.backends import GlobalNormBackend
+from animegan.backends import BackendUnavailableError, GlobalNormBackend
 from animegan.backends.compiled import kind, native_bf16
 from animegan.quality import MIN_PSNR, MIN_SSIM, psnr, ssim
 from tests.conftest import engine_with_own_cache
@@ -65,3 +65,13 @@ def test_bf16_tiles_share_whole_image_statistics(bf16_engine: Engine, photos: Pa
     tiled, whole = stylizer.full_resolution(rgb, tile=384), stylizer(rgb)
     assert tiled.shape == whole.shape == rgb.shape
     assert psnr(tiled, whole) >= 35.0
+
+
+def test_without_a_compiler_the_bf16_build_is_a_clear_error_and_nothing_is_cached(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_with_own_cache(settings, tmp_path / "models")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(BackendUnavailableError, match=r"needs a C\+\+ compiler"):
+        engine.stylizer("hayao", "torch-bf16")
+    assert not list(engine.settings.model_cache_dir.glob("*-torch-bf16-*.pt2"))
