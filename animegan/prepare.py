@@ -36,9 +36,10 @@ class Prepared:
     """``auto`` will run the style's ``torch-bf16`` package (built on CPUs with native bf16 only)."""
 
 
-def prepare_style(engine: Engine, style_id: str) -> Prepared:
+def prepare_style(engine: Engine, style_id: str, bf16: bool = True) -> Prepared:
     """Build (or find cached) the style's INT8 model, and on a CPU with native bf16 its ``torch-bf16`` package,
-    and report whether ``auto`` will take them.
+    and report whether ``auto`` will take them. ``bf16=False`` skips the package (the Docker image's models must not
+    depend on the CPU of the machine that builds it).
 
     Raises WeightsError if the style's weights are missing or corrupt, BackendUnavailableError if a build fails.
     """
@@ -56,7 +57,7 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
     why_not = int8_unusable(record, entry.file)
     facts = f"PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}, {int8_speedup(entry.file)}× fp32 speed"
     int8 = Prepared(style_id, why_not is None, f"INT8 {why_not}" if why_not else f"INT8: {facts}")
-    if "torch-bf16" not in candidates(entry):
+    if not bf16 or "torch-bf16" not in candidates(entry):
         return int8
     from .backends import compiled
 
@@ -73,7 +74,7 @@ def prepare_style(engine: Engine, style_id: str) -> Prepared:
     return Prepared(style_id, int8.int8_used and not record["passed"], note, bf16_used=bool(record["passed"]))
 
 
-def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None) -> Iterator[Prepared]:
+def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None, bf16: bool = True) -> Iterator[Prepared]:
     """:func:`prepare_style` for each style (default: every style whose weights are here); a style that
     fails is reported in its note and the others go on."""
     if style_ids is None:
@@ -82,7 +83,7 @@ def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None) -> It
         ids = [STYLES.get(style_id).id for style_id in style_ids]  # an unknown id is a usage error, before any build
     for style_id in ids:
         try:
-            yield prepare_style(engine, style_id)
+            yield prepare_style(engine, style_id, bf16)
         except AnimeGANError as err:
             yield Prepared(style_id, False, f"not prepared: {err}", failed=True)
 
@@ -101,8 +102,8 @@ def prepare_upscalers(engine: Engine) -> Iterator[Prepared]:
             yield Prepared(status.spec.id, False, f"not prepared: {err}", failed=True)
 
 
-def prepare(engine: Engine, style_ids: Iterable[str] | None = None) -> Iterator[Prepared]:
+def prepare(engine: Engine, style_ids: Iterable[str] | None = None, bf16: bool = True) -> Iterator[Prepared]:
     """The given styles, or (default) every available style and then the fast upscalers."""
-    yield from prepare_styles(engine, style_ids)
+    yield from prepare_styles(engine, style_ids, bf16)
     if style_ids is None:
         yield from prepare_upscalers(engine)

@@ -50,7 +50,7 @@ def main() -> int:
             return 1
         for name, feature in engine.features().items():
             log.info("%-16s %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
-        for row in prepare(engine):
+        for row in prepare(engine, bf16=False):  # a package compiled for this machine's CPU could fault on the user's
             (log.warning if row.failed else log.info)("%-16s %s", row.name, row.note)
         previews = style_previews(engine.settings)
     except AnimeGANError as err:
