@@ -64,11 +64,11 @@ def prepare_style(engine: Engine, style_id: str, bf16: bool = True) -> Prepared:
     if not compiled.native_bf16():
         return Prepared(style_id, int8.int8_used, f"{int8.note}; no bf16 build (this CPU has no native bf16)")
     try:
-        bf16 = open_style_backend("torch-bf16", path, entry, engine.settings, spec.value_range, build="prepare")
+        package = open_style_backend("torch-bf16", path, entry, engine.settings, spec.value_range, build="prepare")
     except BackendUnavailableError as err:  # no torch, or no C++ compiler to build with: INT8 stays the choice
         return Prepared(style_id, int8.int8_used, f"{int8.note}; no bf16 build ({err})")
-    assert isinstance(bf16, compiled.CompiledBackend)
-    record = json.loads(bf16.path.with_name(bf16.path.stem + ".json").read_text())
+    assert isinstance(package, compiled.CompiledBackend)
+    record = json.loads(package.path.with_suffix(".json").read_text())
     verdict = "passed" if record["passed"] else "fails the quality guard"
     note = f"{int8.note}; bf16 {verdict}: PSNR ≥ {record['psnr_min']} dB, SSIM ≥ {record['ssim_min']}"
     return Prepared(style_id, int8.int8_used and not record["passed"], note, bf16_used=bool(record["passed"]))

@@ -269,19 +269,17 @@ def _open_bf16(path: Path, entry: WeightEntry, settings: Settings, value_range: 
     if importlib.util.find_spec("torch") is None:  # the `lite` Docker image has no torch (found, not imported: see run)
         raise BackendUnavailableError("PyTorch is not installed; use --backend onnx")
 
+    def fp32() -> GlobalNormBackend:  # the fp32 export with its statistics graph: the guard's reference, and tiles
+        backend = _open("onnx", path, entry, settings, value_range, None, None, "cached")
+        assert isinstance(backend, GlobalNormBackend)
+        return backend
+
     def build(dst: Path) -> dict[str, object]:
         from .torch_backend import TorchBackend
 
         if not (shutil.which("g++") or shutil.which("c++")):
             raise BackendUnavailableError("building the bf16 package needs a C++ compiler (g++)")
-
-        fp32 = _open("onnx", path, entry, settings, value_range, None, None, "cached")
-        return compiled.build(TorchBackend.load(path, entry.arch, threads).model, dst, fp32, threads)
-
-    def global_norm() -> GlobalNormBackend:
-        stats = _open("onnx", path, entry, settings, value_range, None, None, "cached")
-        assert isinstance(stats, GlobalNormBackend)
-        return stats
+        return compiled.build(TorchBackend.load(path, entry.arch, threads).model, dst, fp32(), threads)
 
     built = derived.cached(root, entry.sha256, compiled.kind(), build, compiled.SUFFIX)
     if not built.record.get("passed") and policy != "prepare":
@@ -290,4 +288,4 @@ def _open_bf16(path: Path, entry: WeightEntry, settings: Settings, value_range: 
         if policy == "cached":
             raise BackendUnavailableError(msg)
         log.warning("%s; using it because it was asked for", msg)
-    return compiled.CompiledBackend(built.path, threads, global_norm)
+    return compiled.CompiledBackend(built.path, threads, fp32)

@@ -4,13 +4,14 @@ On a CPU with native bfloat16 instructions (AVX512-BF16 or AMX: AMD Zen 4, Intel
 oneDNN runs bf16 convolutions about twice as fast as fp32, and Inductor fuses every normalization, activation
 and padding around them (docs/speed.md, "Fourth round"). The package (a ``.pt2`` with a compiled ``.so``) is built
 once per weight file by ``python -m animegan prepare`` (about a minute on two cores), checked against the fp32
-export like an INT8 build and cached as a derived model; it then loads in about a second. Without native bf16 it
+export like an INT8 build and cached as a derived model; it then loads in 0.02 s (plus torch's import). Without native bf16 it
 still runs, emulated and slower, so ``auto`` takes it only on such a CPU. This module is optional: deleting it
 (and its name in :mod:`animegan.backends`) leaves every other backend as it is.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import Backend, FloatArray, GlobalNormBackend
+from . import FloatArray, GlobalNormBackend
 
 NAME = "torch-bf16"
 SUFFIX = ".pt2"
@@ -30,6 +31,7 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 """/proc/cpuinfo flags of CPUs that run bf16 dot products natively."""
 
 
+@functools.cache
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     """The CPU's feature flags (Linux's ``/proc/cpuinfo``; empty elsewhere)."""
     try:
@@ -51,9 +53,10 @@ def kind(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return f"{NAME}-{hashlib.sha256(vector.encode()).hexdigest()[:8]}"
 
 
-def build(generator: Any, dst: Path, run_fp32: Backend, threads: int) -> dict[str, Any]:
+def build(generator: Any, dst: Path, fp32: GlobalNormBackend, threads: int) -> dict[str, Any]:
     """Compile ``generator`` (NCHW, fp32 weights) as an NHWC bf16 AOTInductor package at ``dst`` (dynamic height
-    and width), then the quality guard against ``run_fp32`` on the example photos; returns the record facts."""
+    and width), then the quality guard against ``fp32`` (its fp32 export) on the example photos; returns the record
+    facts."""
     import torch
     import torch._inductor.config as inductor
 
@@ -70,7 +73,7 @@ def build(generator: Any, dst: Path, run_fp32: Backend, threads: int) -> dict[st
         program = torch.export.export(model, (torch.from_numpy(feeds[0]),), dynamic_shapes=shapes)
     with inductor.patch(freezing=True):  # weights become constants: oneDNN prepacks them, fuses pointwise ops
         torch._inductor.aoti_compile_and_package(program, package_path=str(dst))
-    return derived.quality_guard(run_fp32, CompiledBackend(dst, threads, None), feeds, (-1.0, 1.0))
+    return derived.quality_guard(fp32, CompiledBackend(dst, threads, lambda: fp32), feeds, (-1.0, 1.0))
 
 
 class CompiledBackend:
@@ -80,7 +83,7 @@ class CompiledBackend:
 
     name = NAME
 
-    def __init__(self, path: Path, threads: int, global_norm: Callable[[], GlobalNormBackend] | None) -> None:
+    def __init__(self, path: Path, threads: int, global_norm: Callable[[], GlobalNormBackend]) -> None:
         self.path, self.threads = path, threads
         self._runner: Any = None
         self._lock = threading.Lock()
@@ -93,7 +96,7 @@ class CompiledBackend:
         from .torch_backend import set_torch_threads
 
         h, w = x_nhwc.shape[1:3]
-        pad_h, pad_w = -max(h, MIN_SIDE) % ALIGN + max(MIN_SIDE - h, 0), -max(w, MIN_SIDE) % ALIGN + max(MIN_SIDE - w, 0)
+        pad_h, pad_w = (max(MIN_SIDE, -(-n // ALIGN) * ALIGN) - n for n in (h, w))  # up to the package's grid
         if pad_h or pad_w:
             x_nhwc = np.pad(x_nhwc, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
         x = torch.from_numpy(np.ascontiguousarray(x_nhwc, dtype=np.float32))
@@ -106,8 +109,6 @@ class CompiledBackend:
         return np.ascontiguousarray(y.numpy()[:, :h, :w], dtype=np.float32)
 
     def _stats(self) -> GlobalNormBackend:
-        if self._global_norm is None:
-            raise NotImplementedError("this torch-bf16 backend has no statistics graph")
         with self._lock:
             if self._stats_backend is None:
                 self._stats_backend = self._global_norm()
