@@ -92,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prepare", help="build the fast models (ONNX export, checked INT8) once, before the first request")
     pr.add_argument("-s", "--style", nargs="+", metavar="ID",
                     help="these styles only (default: every available style and the fast upscalers)")
-    pr.add_argument("--json", action="store_true", help="print a JSON list of {name, int8_used, bf16_used, note, failed}")
+    pr.add_argument("--json", action="store_true", help="print a JSON list of {name, backend, note, failed}")
+
+    b = sub.add_parser("backends", help="the measured backend of every model on this CPU (measures what is not yet)")
+    b.add_argument("--json", action="store_true",
+                   help="print a JSON list of {model, backend, precision, seconds, passed, psnr_min, chosen}")
     return p
 
 
@@ -133,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(args)
         if args.command == "prepare":
             return cmd_prepare(args)
+        if args.command == "backends":
+            return cmd_backends(args)
         return cmd_stylize(args)
     except UnknownStyleError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -239,10 +245,33 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{row.name:<13} {row.note}", flush=True)
     if args.json:
-        print(json.dumps([{"name": r.name, "int8_used": r.int8_used, "bf16_used": r.bf16_used, "note": r.note,
-                           "failed": r.failed} for r in rows],
-                         indent=2))
+        print(json.dumps([{"name": r.name, "backend": r.backend, "note": r.note, "failed": r.failed} for r in rows], indent=2))
     return EXIT_WEIGHTS if any(r.failed for r in rows) else EXIT_OK
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from .backends import cpu
+    from .prepare import measured_choices
+
+    rows = []
+    for model, choice in measured_choices(Engine()):
+        chosen = (choice.chosen, choice.precision(choice.chosen))
+        for t in choice.trials:
+            rows.append({"model": model, "backend": t.backend, "precision": t.precision, "seconds": t.seconds,
+                         "passed": t.passed, "psnr_min": t.facts.get("psnr_min"), "chosen": (t.backend, t.precision) == chosen,
+                         **({"error": t.facts["error"]} if "error" in t.facts else {})})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(f"CPU: {cpu.cpu_name()} ({'native bf16' if cpu.native_bf16() else 'no native bf16'}); "
+          "seconds: the probe photos, summed")
+    print(f"{'model':<22} {'backend':<14} {'precision':<9} {'seconds':>8} {'PSNR':>7}  chosen")
+    for r in rows:
+        secs = f"{r['seconds']:.3f}" if r["seconds"] is not None else "failed"
+        quality = "ref" if r["backend"] == "onnx" else (f"{r['psnr_min']:.1f}" if r["psnr_min"] is not None else "")
+        mark = "*" if r["chosen"] else ("guard" if r["seconds"] is not None and not r["passed"] else "")
+        print(f"{r['model']:<22} {r['backend']:<14} {r['precision']:<9} {secs:>8} {quality:>7}  {mark}")
+    return EXIT_OK
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[Path]:
@@ -283,7 +312,7 @@ def load_models(engine: Engine, options: StylizeOptions) -> None:
     """Load (and verify) what ``options`` needs once, before any file. Raises WeightsError."""
     engine.stylizer(options.style, options.backend)
     if options.upscale > 1:
-        engine.upscalers.get(options.upscaler)
+        engine.upscalers.get(options.upscaler, measured=options.backend != "onnx")
 
 
 def stylize_one(engine: Engine, source: Source, label: str, dst: Path, options: StylizeOptions) -> tuple[bytes | None, Row]:

@@ -5,9 +5,10 @@ after EXIF orientation; x right, y down, ``x1``/``y1`` exclusive edges). Interna
 *processing* pixels (``Picture.photo``'s grid); :func:`to_source` converts.
 
 Detection is RetinaFace MobileNet-0.25, from one of two SHA-verified copies of the same weights:
-the ONNX export run by onnxruntime (preferred: ~14× faster than eager torch here, outputs equal within
-4e-5) or facexlib's network with ``torch.load(weights_only=True)`` of the ``.pth`` (facexlib's own
-loader, which may download, is never called). Torch and facexlib are imported on first use only.
+the ONNX export (preferred: ~14× faster than eager torch, outputs equal within 4e-5), run by onnxruntime or
+OpenVINO as measured on this CPU (:mod:`.backends.choice`), or facexlib's network with
+``torch.load(weights_only=True)`` of the ``.pth`` (facexlib's own loader, which may download, is never called).
+Torch and facexlib are imported on first use only.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import WeightsError
+from .settings import Settings
 from .styles import StyleSpec
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from .backends.graphs import Graph
 
 Network = Callable[[npt.NDArray[np.float32]], tuple[npt.NDArray[np.float32], ...]]
 """RetinaFace: 1×3×H×W BGR minus mean → (loc 1×A×4, softmax conf 1×A×2, landmarks 1×A×10)."""
@@ -107,22 +111,19 @@ class FaceDetector:
         self.name = name
 
     @classmethod
-    def load(cls, path: Path, threads: int) -> FaceDetector:
-        """The detector from a verified weight file: ``.onnx`` runs in onnxruntime, ``.pth`` in facexlib's
-        network (weights-only, strict). Raises WeightsError for a file that does not load."""
+    def load(cls, path: Path, sha256: str, settings: Settings) -> FaceDetector:
+        """The detector from a verified weight file: ``.onnx`` runs in the runtime measured fastest here (which must
+        find the same faces), ``.pth`` in facexlib's network (weights-only, strict). Raises WeightsError for a file
+        that does not load."""
         if path.suffix == ".onnx":
-            from .backends.onnx_backend import OnnxBackend, run
-
-            session = OnnxBackend(path, threads).session
-            return cls(lambda x: tuple(np.asarray(y, np.float32) for y in run(session, None, {"input0": x})),
-                       f"RetinaFace MobileNet-0.25 (onnxruntime, {path.name})")
-        return cls(_torch_network(path, threads), f"RetinaFace MobileNet-0.25 (facexlib/torch, {path.name})")
+            graph = detector_graph(path, sha256, settings)
+            return cls(lambda x: tuple(graph({"input0": x})), f"RetinaFace MobileNet-0.25 ({graph.runtime}, {path.name})")
+        return cls(_torch_network(path, settings.threads), f"RetinaFace MobileNet-0.25 (facexlib/torch, {path.name})")
 
     def detect(self, rgb: RGB, threshold: float, nms: float = 0.4) -> Detections:
         """Faces in an H×W×3 float [0, 1] image, best first, in that image's pixels."""
         h, w = rgb.shape[:2]
-        bgr = rgb[..., ::-1] * np.float32(255.0) - _MEAN_BGR
-        loc, conf, landm = self.network(np.ascontiguousarray(bgr.transpose(2, 0, 1)[None], dtype=np.float32))
+        loc, conf, landm = self.network(detector_input(rgb))
         loc, scores, landm = loc[0], conf[0, :, 1], landm[0]
         keep = scores > threshold
         priors = _priors(h, w)[keep]
@@ -135,6 +136,48 @@ class FaceDetector:
         order = _nms(boxes, scores, nms)
         return Detections(boxes[order].astype(np.float32), scores[order].astype(np.float32),
                           points[order].astype(np.float32))
+
+
+def detector_input(rgb: RGB) -> npt.NDArray[np.float32]:
+    """H×W×3 RGB in [0, 1] → RetinaFace's 1×3×H×W BGR input minus its mean."""
+    bgr = rgb[..., ::-1] * np.float32(255.0) - _MEAN_BGR
+    return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+DETECTOR_SCORE_ERR = 0.02
+"""Largest face-score difference a faster runtime may make against onnxruntime fp32 on the probe photos."""
+
+
+def _same_detections(reference: list[list[npt.NDArray[np.float32]]],
+                     candidate: list[list[npt.NDArray[np.float32]]]) -> dict[str, object]:
+    """The detector's guard: every face score within :data:`DETECTOR_SCORE_ERR` of the reference's, and the boxes
+    of likely faces (either score > 0.5) within 0.05 of a prior's size."""
+    score_err = box_err = 0.0
+    for (loc_a, conf_a, _), (loc_b, conf_b, _) in zip(reference, candidate, strict=True):
+        score_err = max(score_err, float(np.abs(conf_a[..., 1] - conf_b[..., 1]).max()))
+        faces = (conf_a[0, :, 1] > 0.5) | (conf_b[0, :, 1] > 0.5)
+        if faces.any():
+            box_err = max(box_err, float(np.abs(loc_a[0][faces] - loc_b[0][faces]).max()))
+    return {"score_err": round(score_err, 5), "box_err": round(box_err, 5),
+            "passed": score_err <= DETECTOR_SCORE_ERR and box_err <= 0.05}
+
+
+def detector_graph(path: Path, sha256: str, settings: Settings, measure: bool = True) -> Graph:
+    """The detector's ONNX file in the runtime measured fastest on this CPU (onnxruntime fp32 or OpenVINO)."""
+    from .backends import choice, openvino_precision
+    from .backends.derived import calibration_images
+    from .backends.graphs import open_graph
+
+    threads, precision = settings.threads, openvino_precision(settings)
+    candidates = [choice.Candidate("onnx", "fp32", lambda: open_graph(path, "onnxruntime", threads)),
+                  choice.Candidate("openvino", precision, lambda: open_graph(path, "openvino", threads, precision))]
+    decided, graph = choice.choose(settings.measure_dir or settings.model_cache_dir, threads, path.name, sha256, candidates,
+                                   lambda _: [{"input0": detector_input(img)} for img in calibration_images(320)],
+                                   _same_detections, measure=measure)
+    if graph is not None:
+        return graph
+    name = decided.chosen if decided is not None else "onnx"
+    return next(c for c in candidates if c.backend == name).open()
 
 
 def _torch_network(path: Path, threads: int) -> Network:

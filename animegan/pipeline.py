@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import grades
-from .backends import BACKEND_NAMES, BackendName, has_onnx_graph, onnx_graph, open_style_backend
+from .backends import BACKEND_NAMES, BackendName, StyleModel, has_onnx_graph, onnx_graph, open_style_backend
 from .errors import InvalidOptionError
 from .imageio import OutputFormat, Picture, Source, decode, encode
 from .progress import Progress, no_progress, scaled
@@ -153,9 +153,13 @@ class Engine:
         return cached
 
     def _load(self, spec: StyleSpec, backend: BackendName) -> Stylizer:
+        return Stylizer(spec, open_style_backend(backend, self.style_model(spec.id), self.settings))
+
+    def style_model(self, style_id: str) -> StyleModel:
+        """The style's verified weight file and how its graph is fed. Raises UnknownStyleError or WeightsError."""
+        spec = STYLES.get(style_id)
         found = self.weights.locate(spec.weights)
-        return Stylizer(spec, open_style_backend(backend, found.path, found.entry, self.settings, spec.value_range,
-                                                 spec.input_name, spec.output_name))
+        return StyleModel(found.path, found.entry, spec.value_range, spec.input_name, spec.output_name, spec.fp32_tail)
 
     def onnx_model(self, style_id: str) -> OnnxModel:
         """The style's fp32 ONNX file: the verified weight file itself, or its export built from it once (``hayao``).
@@ -274,14 +278,14 @@ class Engine:
 
     def face_detector(self) -> FaceDetector:
         """The cached face detector (verified weights, loaded once). Raises WeightsError."""
-        from .faces import DETECTOR_WEIGHTS, FaceDetector
+        from .faces import DETECTOR_WEIGHTS, DETECTOR_WEIGHTS_ONNX, FaceDetector
 
         with self._lock:
             if self._face_detector is None:
                 path, _ = self._face_weights()
-                # no usable copy: resolve() raises the WeightsError naming the file and the fix
-                path = path or self.weights.resolve(DETECTOR_WEIGHTS)
-                self._face_detector = FaceDetector.load(path, self.settings.threads)
+                # no usable copy: locate() raises the WeightsError naming the file and the fix
+                found = self.weights.locate(DETECTOR_WEIGHTS_ONNX if path and path.suffix == ".onnx" else DETECTOR_WEIGHTS)
+                self._face_detector = FaceDetector.load(found.path, found.entry.sha256, self.settings)
             return self._face_detector
 
     def _faces(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
@@ -295,7 +299,8 @@ class Engine:
             return pic
         spec = STYLES.get(opts.style)
         face_spec = STYLES.get(spec.face_style or spec.id)
-        stylizer = self.stylizer(face_spec.id, opts.backend if face_spec.id == spec.id else "auto")
+        same = face_spec.id == spec.id or opts.backend == "onnx"  # the fp32 baseline runs every model in onnxruntime
+        stylizer = self.stylizer(face_spec.id, opts.backend if same else "auto")
 
         def stylize_face(crop: np.ndarray) -> np.ndarray:
             return finish(stylizer(crop), crop, spec, opts)
@@ -313,7 +318,9 @@ class Engine:
         return replace(pic, rgb=out)
 
     def _upscale(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
-        return upscale_picture(self.upscalers.get(opts.upscaler), pic, opts.upscale, progress)
+        # --backend onnx is onnxruntime fp32 for every model of the job: the baseline every speed-up is measured against
+        upscaler = self.upscalers.get(opts.upscaler, measured=opts.backend != "onnx")
+        return upscale_picture(upscaler, pic, opts.upscale, progress)
 
 
 def finish(out: np.ndarray, photo: np.ndarray, spec: StyleSpec, opts: StylizeOptions) -> np.ndarray:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from .errors import InvalidOptionError
 
@@ -73,6 +74,12 @@ class Settings:
     """The detector sees the photo shrunk to this longer side (faces under ~16 px there are not found)."""
     model_cache_dir: Path = field(default_factory=lambda: _user_cache() / "models")
     """Derived models (ONNX exports, INT8 quantizations) built from verified weights, keyed by their SHA-256."""
+    measure_dir: Path | None = None
+    """Where the measured backend choices of this CPU are cached (default: the model cache; the Docker image, whose
+    model cache is read-only, keeps them under /tmp)."""
+    precision: Literal["auto", "fp32"] = "auto"
+    """``auto``: OpenVINO computes in bf16 on a CPU with native bf16; ``fp32``: never below fp32 (INT8 models are
+    still measured)."""
     weights_mirror: str | None = None
     """Base URL of a mirror of the weights' public hosts: ``https://HOST/PATH`` is fetched as ``MIRROR/HOST/PATH``."""
     download_timeout: float = 30.0
@@ -119,6 +126,8 @@ class Settings:
             face_detect_side=_int(env, "ANIMEGAN_FACE_DETECT_SIDE", base.face_detect_side, minimum=64),
             model_cache_dir=(Path(env["ANIMEGAN_MODEL_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_MODEL_CACHE_DIR")
                              else base.model_cache_dir),
+            measure_dir=Path(env["ANIMEGAN_MEASURE_DIR"]).expanduser() if env.get("ANIMEGAN_MEASURE_DIR") else None,
+            precision=_choice(env, "ANIMEGAN_PRECISION", ("auto", "fp32"), base.precision),  # type: ignore[arg-type]
             weights_mirror=_mirror(env.get("ANIMEGAN_WEIGHTS_MIRROR")),
             download_timeout=_float(env, "ANIMEGAN_DOWNLOAD_TIMEOUT", base.download_timeout, 0.1, 3600.0),
             queue_size=_int(env, "ANIMEGAN_QUEUE_SIZE", base.queue_size, minimum=0),
@@ -154,6 +163,13 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float, ma
     if not minimum <= value <= maximum:
         raise InvalidOptionError(f"{name}={value} must be between {minimum} and {maximum}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name) or default
+    if raw not in allowed:
+        raise InvalidOptionError(f"{name}={raw!r} must be one of {', '.join(allowed)}")
+    return raw
 
 
 def _mirror(raw: str | None) -> str | None:

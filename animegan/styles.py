@@ -56,6 +56,9 @@ class StyleSpec:
     cost: Cost = "medium"
     tile_margin: int = 128
     """Context (px) each full-resolution tile gets beyond its blended area: covers the receptive field."""
+    fp32_tail: str | None = None
+    """The graph's tensor after which OpenVINO computes in fp32 even at bf16 (a tail that bf16 breaks, such as
+    White-box's guided filter, whose variances cancel to NaN); None: the whole graph at the chosen precision."""
 
 
 class _Identified(Protocol):
@@ -141,6 +144,7 @@ STYLES.add(StyleSpec(
     id="cartoon", label="Cartoon (White-box)", family="White-box Cartoonization",
     description="Not anime: flat-shaded Western cartoon look with clean regions (White-box Cartoonization).",
     weights="whitebox_cartoonization.onnx", input_name="input_photo:0", output_name="final_output:0", face_style="cute",
+    fp32_tail="Transpose__414:0",  # the generator's output: the guided filter after it runs in fp32
 ))
 STYLES.add(StyleSpec(
     id="hayao_v3", label="Hayao v3", family="AnimeGANv3",

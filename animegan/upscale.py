@@ -1,12 +1,12 @@
 """Real-ESRGAN upscaling: the registry of upscaler models and the tiled, memory-bounded upscaling pass.
 
-The models are the real ``realesrgan`` / ``basicsr`` architectures (``SRVGGNetCompact``, ``RRDBNet``)
-run through ``realesrgan.RealESRGANer``'s own pre-pad / tile / post-process code; their weights come
-only from our manifest (SHA-256 verified, ``torch.load(weights_only=True)``), never from a URL.
+The models are the real ``realesrgan`` / ``basicsr`` architectures (``SRVGGNetCompact``, ``RRDBNet``); their
+weights come only from our manifest (SHA-256 verified, ``torch.load(weights_only=True)``), never from a URL.
 
-Runtime: each network runs in onnxruntime through an ONNX model derived locally from the verified
-weights (``backends.derived``: built once, checked against PyTorch, cached by the source's SHA-256);
-PyTorch is the fallback when onnxruntime is missing or the export fails (logged).
+Runtime: each network is exported once to an ONNX model derived from the verified weights (``backends.derived``:
+checked against PyTorch, cached by the source's SHA-256; the only step that needs torch), which runs in the runtime
+measured fastest on this CPU (``backends.choice``), inside RealESRGANer's pre-pad / tile / post-process geometry
+reproduced in numpy (:mod:`.sr_tiling`, equal to it call for call).
 
 Geometry: every model here is natively ×4 (×2 for x2plus). ×2 from a ×4 SRVGGNetCompact runs a folded ×2
 network (:func:`fold_x2`), equal to "×4, then a 2×2 area average" without computing the ×4 image. Any other
@@ -16,17 +16,15 @@ the network-scale intermediate never exists for the whole image: memory is bound
 plus the result itself. Because ``k`` is an integer, every band edge falls on a pixel edge at both
 scales and the banded result equals the one-piece result.
 
-torch, basicsr, realesrgan and onnxruntime are imported on first use only.
+torch, basicsr and realesrgan are imported to build the ONNX models only.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -35,17 +33,20 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .errors import AnimeGANError, InvalidOptionError, WeightsError
+from .backends import Precision, Runtime
+from .errors import AnimeGANError, BackendUnavailableError, InvalidOptionError, WeightsError
 from .imageio import Picture
 from .progress import Progress, no_progress
 from .settings import Settings
+from .sr_tiling import upscale_tiles
 from .styles import Cost, Registry
 from .weights import WeightStore
 
 if TYPE_CHECKING:
-    import onnxruntime as ort
     import torch
     from torch import nn
+
+    from .backends.graphs import Graph
 
 log = logging.getLogger(__name__)
 
@@ -182,58 +183,6 @@ def gradient_energy(rgb: RGB) -> float:
 
 # ---- the networks ---------------------------------------------------------------------------------
 
-Net = Callable[["torch.Tensor"], "torch.Tensor"]
-"""One network on one tile: 1×3×h×w float32 NCHW in [0, 1] → 1×3×(h·s)×(w·s) (s: the network's scale)."""
-Runtime = Literal["onnxruntime", "torch"]
-
-
-def _quiet_print(*values: object) -> None:
-    log.debug(" ".join(map(str, values)))
-
-
-@functools.cache
-def _upsampler_class() -> type:
-    """``RealESRGANer`` bound to a model we loaded ourselves (built on first use: the import is heavy)."""
-    import torch
-    from realesrgan import utils as realesrgan_utils
-
-    # RealESRGANer prints a line per tile; the engine never prints, so its prints go to our debug log.
-    realesrgan_utils.print = _quiet_print  # type: ignore[attr-defined]
-
-    class BoundUpsampler(realesrgan_utils.RealESRGANer):  # type: ignore[misc, name-defined]
-        """RealESRGANer's padding and tiling around an already loaded model.
-
-        Its own constructor is bypassed on purpose: it would ``torch.load`` a path itself (or download a
-        URL) and pick CUDA when present; we load through the manifest and run fp32 on the CPU. One
-        instance per call: it keeps the call's tensors on ``self``.
-        """
-
-        def __init__(self, model: Net, native: int, scale: int, tile: int) -> None:
-            self.native, self.out_scale = native, scale
-            self.tile_size = tile
-            self.tile_pad = TILE_PAD
-            self.pre_pad = PRE_PAD
-            self.mod_scale = None
-            self.half = False
-            self.device = torch.device("cpu")
-            self.model = model
-
-        def run(self, rgb_hwc: RGB) -> RGB:
-            """h×w×3 float32 RGB in [0, 1] → clamped (h·scale)×(w·scale)×3 (a strided view, not a copy)."""
-            # mod padding is for what the weights need (×2/×1 RRDBNet unshuffle pixels), not for a folded ×2
-            self.scale = self.native
-            self.pre_process(rgb_hwc)
-            self.scale = self.out_scale
-            if 0 < self.tile_size < max(self.img.shape[2:]):
-                self.tile_process()
-            else:  # one tile covers it: skip tile_process's zero-filled canvas and copy
-                self.process()
-            out = self.post_process()[0].clamp_(0, 1).permute(1, 2, 0).numpy()
-            self.img = self.output = None
-            return out
-
-    return BoundUpsampler
-
 
 def build_model(spec: UpscalerSpec, scale: int | None = None) -> nn.Module:
     """The spec's network from the real ``realesrgan`` / ``basicsr`` classes (random weights).
@@ -265,64 +214,53 @@ def fold_x2(state: dict[str, torch.Tensor], blocks: int) -> dict[str, torch.Tens
     return folded
 
 
-def _torch_net(model: nn.Module) -> Net:
-    import torch
-
-    # fp32 always (half is useless on a CPU); channels_last runs these 3×3 convolutions faster on CPU.
-    model = model.to(memory_format=torch.channels_last)
-    return lambda x: model(x.contiguous(memory_format=torch.channels_last))
-
-
-class _OrtNet:
-    """An onnxruntime session as a :data:`Net` (``run`` is thread-safe in onnxruntime)."""
-
-    def __init__(self, session: ort.InferenceSession) -> None:
-        from .backends.onnx_backend import run
-
-        self.session, self._run = session, run
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        try:
-            (y,) = self._run(self.session, None, {"x": np.ascontiguousarray(x.numpy())})
-        except Exception as err:  # onnxruntime's Fail/InvalidArgument/RuntimeException are not RuntimeError
-            raise RuntimeError(str(err)) from err
-        return torch.from_numpy(y)
-
-
-def _export(model: nn.Module, dst: Path) -> dict[str, object]:
-    """Export an upscaling network (NCHW, dynamic H×W) and check it against PyTorch on a real photo."""
+def _export(spec: UpscalerSpec, path: Path, scale: int, dst: Path) -> dict[str, object]:
+    """Build the network producing ``scale`` from the verified weights at ``path`` (strict, weights-only) and export
+    it to ONNX (NCHW in [0, 1], dynamic H×W), checked against PyTorch on a real photo. Needs torch, basicsr and
+    realesrgan: only here, at build time."""
     import torch
 
     from .backends import derived
+    from .backends.torch_backend import load_state_dict
 
+    state = load_state_dict(path)
+    model = build_model(spec, scale)
+    try:
+        model.load_state_dict(fold_x2(state, spec.blocks) if scale != spec.scale else state, strict=True)
+    except RuntimeError as err:
+        raise WeightsError(f"{spec.weights} does not fit upscaler {spec.id!r} ({spec.arch}): {err}") from err
+    model = model.float().eval().requires_grad_(False)
     x = torch.from_numpy(np.ascontiguousarray(derived.calibration_images(side=96)[0].transpose(2, 0, 1)[None]))
     axes = {"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}}
     err = derived.export_checked(model, (x,), ["x"], ["y"], None, dst, dynamic_axes=axes)
     return {"max_abs_err": err, "input": "nchw, [0, 1]", "exporter": "torchscript"}
 
 
-def _ort_net(model: nn.Module, source_sha256: str, kind: str, settings: Settings) -> Net:
-    """``model`` through its cached ONNX export. Raises ImportError or BackendUnavailableError/WeightsError."""
-    import onnxruntime  # noqa: F401 (missing: the caller falls back to torch)
+def _same_images(reference: list[list[RGB]], candidate: list[list[RGB]]) -> dict[str, object]:
+    """The upscalers' quality guard: NCHW [0, 1] outputs compared as images (see :func:`.backends.derived.image_quality`)."""
+    from .backends.derived import image_quality
 
-    from .backends import derived
-    from .backends.onnx_backend import open_session
+    def nhwc(outputs: list[list[RGB]]) -> list[list[RGB]]:
+        return [[y[0].transpose(0, 2, 3, 1)] for y in outputs]
 
-    found = derived.cached(settings.model_cache_dir, source_sha256, kind, lambda dst: _export(model, dst))
-    return _OrtNet(open_session(found.path, settings.threads))
+    return image_quality(nhwc(reference), nhwc(candidate), (0.0, 1.0))
+
+
+PROBE_SIDE = 64
+"""The measured choice of an upscaler's runtime runs the example photos at this longer side (×4: 256 px out)."""
 
 
 class Networks:
-    """The loaded networks of one upscaler, by output scale: the native one, and for a ×4 SRVGGNetCompact
-    also the folded ×2 (built on first use). Each runs in onnxruntime through an ONNX model derived from
-    the verified weights and cached, or in PyTorch if onnxruntime is missing or the export fails."""
+    """The networks of one upscaler, by output scale: the native one, and for a ×4 SRVGGNetCompact also the folded
+    ×2. Each is an ONNX model derived from the verified weights once (:func:`_export`, needs torch) and cached, then
+    run in the runtime measured fastest on this CPU (:mod:`.backends.choice`), without torch."""
 
-    def __init__(self, spec: UpscalerSpec, state: dict[str, torch.Tensor], source_sha256: str, settings: Settings) -> None:
-        self.spec, self.source_sha256, self.settings = spec, source_sha256, settings
-        self._state = state
-        self._nets: dict[int, tuple[Net, Runtime]] = {}
+    def __init__(self, spec: UpscalerSpec, path: Path, source_sha256: str, settings: Settings,
+                 measured: bool = True) -> None:
+        self.spec, self.path, self.source_sha256, self.settings = spec, path, source_sha256, settings
+        self.measured = measured
+        """False: always onnxruntime fp32 (the baseline of ``--backend onnx``), nothing measured."""
+        self._nets: dict[int, Graph] = {}
         self._lock = threading.Lock()
 
     @property
@@ -330,49 +268,48 @@ class Networks:
         """Output scales a network exists for."""
         return (2, 4) if self.spec.arch == "srvgg_compact" and self.spec.scale == 4 else (self.spec.scale,)
 
-    def get(self, scale: int) -> tuple[Net, Runtime]:
-        """The network producing ``scale`` (one of :attr:`scales`) and where it runs; loaded once."""
+    def kind(self, scale: int) -> str:
+        """The derived-model kind of the network producing ``scale``."""
+        return "onnx" if scale == self.spec.scale else f"onnx-x{scale}"
+
+    def built(self) -> bool:
+        """Whether every network's ONNX model is in the model cache (then nothing here needs torch)."""
+        from .backends import derived
+
+        return all(derived.exists(self.settings.model_cache_dir, self.source_sha256, self.kind(s)) for s in self.scales)
+
+    def get(self, scale: int) -> Graph:
+        """The network producing ``scale`` (one of :attr:`scales`); built and loaded once."""
         with self._lock:
             if scale not in self._nets:
                 self._nets[scale] = self._load(scale)
             return self._nets[scale]
 
-    def _load(self, scale: int) -> tuple[Net, Runtime]:
-        folded = scale != self.spec.scale
-        model = build_model(self.spec, scale)
-        state = fold_x2(self._state, self.spec.blocks) if folded else self._state
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise WeightsError(f"{self.spec.weights} does not fit upscaler {self.spec.id!r} ({self.spec.arch}): {err}") from err
-        model = model.float().eval().requires_grad_(False)
-        kind = f"onnx-x{scale}" if folded else "onnx"
-        try:
-            return _ort_net(model, self.source_sha256, kind, self.settings), "onnxruntime"
-        except (ImportError, AnimeGANError) as err:
-            log.warning("upscaler %s ×%d runs in PyTorch (slower): %s", self.spec.id, scale, err)
-            return _torch_net(model), "torch"
+    def _load(self, scale: int) -> Graph:
+        from .backends import choice, derived, openvino_precision
+        from .backends.graphs import open_graph
 
+        settings, threads = self.settings, self.settings.threads
+        found = derived.cached(settings.model_cache_dir, self.source_sha256, self.kind(scale),
+                               lambda dst: _export(self.spec, self.path, scale, dst))
 
-class _CountedModel:
-    """Calls the network on one tile, reports progress, and turns its RuntimeError into ours
-    (RealESRGANer's tile loop would print a RuntimeError and carry on with a stale tile)."""
+        def candidate(name: str, runtime: Runtime, precision: Precision) -> choice.Candidate:
+            fallback = candidate(name, runtime, "fp32") if precision == "bf16" else None
+            return choice.Candidate(name, precision, lambda: open_graph(found.path, runtime, threads, precision), fallback)
 
-    def __init__(self, net: Net, spec: UpscalerSpec, total: int, progress: Progress) -> None:
-        self.net, self.spec, self.total, self.progress = net, spec, total, progress
-        self.done = 0
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        try:
-            y = self.net(x)
-        except RuntimeError as err:
-            raise UpscaleError(
-                f"upscaler {self.spec.id!r} failed on a {x.shape[3]}×{x.shape[2]} px tile ({err}); "
-                "if memory ran out, set a smaller ANIMEGAN_TILE_SIZE"
-            ) from err
-        self.done += 1
-        self.progress(min(self.done / self.total, 1.0), f"upscaling tile {self.done}/{self.total}")
-        return y
+        if not self.measured:
+            return open_graph(found.path, "onnxruntime", threads)
+        candidates = [candidate("onnx", "onnxruntime", "fp32"), candidate("openvino", "openvino", openvino_precision(settings))]
+        feeds = [{"x": np.ascontiguousarray(img.transpose(2, 0, 1)[None])} for img in derived.calibration_images(PROBE_SIDE)]
+        decided, graph = choice.choose(settings.measure_dir or settings.model_cache_dir, threads,
+                                       f"{self.spec.id} ×{scale}", str(found.record["sha256"]), candidates,
+                                       lambda _: feeds, _same_images)
+        if graph is not None:
+            return graph
+        assert decided is not None
+        precision = decided.precision(decided.chosen) or "fp32"
+        runtime: Runtime = "openvino" if decided.chosen == "openvino" else "onnxruntime"
+        return open_graph(found.path, runtime, threads, precision)  # type: ignore[arg-type]  (a Precision, recorded)
 
 
 @dataclass(frozen=True)
@@ -390,23 +327,21 @@ class Upscaler:
         return factor if factor in self.networks.scales else self.spec.scale
 
     def runtime(self, factor: int) -> str:
-        """Where ``factor`` runs, e.g. ``"onnxruntime ×2 (folded)"`` (loads that network)."""
+        """Where ``factor`` runs, e.g. ``"openvino bf16 ×2 (folded)"`` (loads that network)."""
         scale = self.network_scale(factor)
-        where = self.networks.get(scale)[1]
-        return f"{where} ×{scale}" + (" (folded)" if scale != self.spec.scale else "")
+        graph = self.networks.get(scale)
+        return f"{graph.runtime} {graph.precision} ×{scale}" + (" (folded)" if scale != self.spec.scale else "")
 
     def __call__(self, rgb: RGB, factor: int, progress: Progress = no_progress) -> RGB:
         """h×w×3 float32 RGB in [0, 1] → (h·factor)×(w·factor)×3 float32 in [0, 1], for 1 ≤ factor ≤ native scale.
 
         Raises UpscaleError if the model fails (e.g. out of memory).
         """
-        import torch
-
         native = self.spec.scale
         if not 1 <= factor <= native:
             raise InvalidOptionError(f"upscale factor {factor} must be between 1 and {native} for upscaler {self.spec.id!r}")
         scale = self.network_scale(factor)
-        net = self.networks.get(scale)[0]
+        graph = self.networks.get(scale)
         h, w = rgb.shape[:2]
         ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
         if ph or pw:
@@ -417,34 +352,44 @@ class Upscaler:
             c0, c1 = max(0, y0 - TILE_PAD), min(hp, y1 + TILE_PAD)
             plan.append((y0, y1, c0, c1, effective_tile(c1 - c0, wp, self.tile)))
         total = sum(tile_count(c1 - c0, wp, tile, native) for _, _, c0, c1, tile in plan)
-        counted = _CountedModel(net, self.spec, total, progress)
+        done = 0
+
+        def net(x: RGB) -> RGB:
+            nonlocal done
+            try:
+                (y,) = graph({"x": x})
+            except Exception as err:  # the runtimes raise their own types (out of memory, a bad shape)
+                raise UpscaleError(f"upscaler {self.spec.id!r} failed on a {x.shape[3]}×{x.shape[2]} px tile ({err}); "
+                                   "if memory ran out, set a smaller ANIMEGAN_TILE_SIZE") from err
+            done += 1
+            progress(min(done / total, 1.0), f"upscaling tile {done}/{total}")
+            return y
+
         out = np.empty((hp * factor, wp * factor, 3), np.float32)
-        upsampler_class = _upsampler_class()
-        with torch.inference_mode():
-            for y0, y1, c0, c1, tile in plan:
-                scaled = upsampler_class(counted, native, scale, tile).run(rgb[c0:c1])
-                core = scaled[(y0 - c0) * scale:(y1 - c0) * scale]
-                if factor != scale:
-                    core = cv2.resize(np.ascontiguousarray(core), (wp * factor, (y1 - y0) * factor),
-                                      interpolation=cv2.INTER_AREA)
-                out[y0 * factor:y1 * factor] = core
+        for y0, y1, c0, c1, tile in plan:
+            scaled = upscale_tiles(net, rgb[c0:c1], native, scale, tile, TILE_PAD, PRE_PAD)
+            core = scaled[(y0 - c0) * scale:(y1 - c0) * scale]
+            if factor != scale:
+                core = cv2.resize(np.ascontiguousarray(core), (wp * factor, (y1 - y0) * factor), interpolation=cv2.INTER_AREA)
+            out[y0 * factor:y1 * factor] = core
         return out[:h * factor, :w * factor]
 
 
-def load_upscaler(spec: UpscalerSpec, store: WeightStore, settings: Settings) -> Upscaler:
-    """Load the spec's verified weights (strict, weights-only, fp32, CPU) and its native network.
+def load_upscaler(spec: UpscalerSpec, store: WeightStore, settings: Settings, measured: bool = True) -> Upscaler:
+    """The spec's upscaler from its verified weights, with its native network loaded (built once from the weights),
+    in the runtime measured fastest here (``measured``) or in onnxruntime fp32.
 
     Raises WeightsMissingError / WeightsChecksumError, or WeightsError if the file does not fit the network.
     """
-    from .backends.torch_backend import load_state_dict, set_torch_threads
-
     found = store.locate(spec.weights)
-    path, entry = found.path, found.entry
+    entry = found.entry
     if entry.arch != spec.arch:
         raise WeightsError(f"upscaler {spec.id!r} needs an {spec.arch!r} file; the manifest has {entry.file!r} as {entry.arch!r}")
-    set_torch_threads(settings.threads)  # RealESRGANer pads and slices with torch
-    networks = Networks(spec, load_state_dict(path), entry.sha256, settings)
-    networks.get(spec.scale)
+    networks = Networks(spec, found.path, entry.sha256, settings, measured)
+    try:
+        networks.get(spec.scale)
+    except BackendUnavailableError as err:
+        raise WeightsError(f"upscaler {spec.id!r}: {err}") from err
     return Upscaler(spec, networks, tile=min(settings.tile_size, spec.max_tile))
 
 
@@ -459,26 +404,32 @@ class UpscalerCache:
     def __init__(self, store: WeightStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self._loaded: dict[str, Upscaler] = {}
+        self._loaded: dict[tuple[str, bool], Upscaler] = {}
         self._lock = threading.Lock()
 
-    def get(self, upscaler_id: str | None) -> Upscaler:
-        """The cached upscaler (``None``: the default). Raises InvalidOptionError or WeightsError."""
+    def get(self, upscaler_id: str | None, measured: bool = True) -> Upscaler:
+        """The cached upscaler (``None``: the default) in the measured runtime, or (``measured=False``) in
+        onnxruntime fp32. Raises InvalidOptionError or WeightsError."""
         spec = UPSCALERS.get(upscaler_id or DEFAULT_UPSCALER)
         with self._lock:
-            cached = self._loaded.get(spec.id)
+            cached = self._loaded.get((spec.id, measured))
             if cached is None:
-                cached = load_upscaler(spec, self.store, self.settings)
-                self._loaded[spec.id] = cached
+                cached = load_upscaler(spec, self.store, self.settings, measured)
+                self._loaded[(spec.id, measured)] = cached
         return cached
 
     def status(self, upscaler_id: str | None) -> UpscalerStatus:
+        """Whether the upscaler can run here: its weights verify, and its ONNX models are built or can be (torch,
+        basicsr and realesrgan installed); nothing is loaded."""
         spec = UPSCALERS.get(upscaler_id or DEFAULT_UPSCALER)
         st = self.store.status(spec.weights)
+        if st.state != "ok":
+            return UpscalerStatus(spec, False, st.message, st.entry.license)
         missing = packages_missing()
-        if missing:
-            return UpscalerStatus(spec, False, f"Python packages not installed: {', '.join(missing)}", st.entry.license)
-        return UpscalerStatus(spec, st.state == "ok", "" if st.state == "ok" else st.message, st.entry.license)
+        if missing and not (st.path and Networks(spec, st.path, st.entry.sha256, self.settings).built()):
+            return UpscalerStatus(spec, False, f"its ONNX models are not built, and building them needs {', '.join(missing)} "
+                                  "(pip install -r requirements-torch.txt, then python -m animegan prepare)", st.entry.license)
+        return UpscalerStatus(spec, True, "", st.entry.license)
 
     def statuses(self) -> list[UpscalerStatus]:
         """Every registered upscaler, in registry order, with availability (no model is loaded)."""

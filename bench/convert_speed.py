@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from animegan import STYLES  # noqa: E402
-from animegan.backends.onnx_backend import OnnxBackend  # noqa: E402
+from animegan.backends.graphs import GraphBackend, open_graph  # noqa: E402
 from animegan.convert import CONVERSIONS  # noqa: E402
 from animegan.imageio import decode  # noqa: E402
 from animegan.resample import resize  # noqa: E402
@@ -61,8 +61,9 @@ def main() -> None:
                                       "shipped_bytes": (ANIME / case.shipped).stat().st_size}
             if dst.suffix == ".onnx":
                 spec = STYLES.get(case.style)
-                ours = OnnxBackend(dst, threads, spec.input_name, spec.output_name)
-                shipped = OnnxBackend(ANIME / case.shipped, threads, spec.input_name, spec.output_name)
+                ours = GraphBackend(open_graph(dst, "onnxruntime", threads), spec.input_name, spec.output_name)
+                shipped = GraphBackend(open_graph(ANIME / case.shipped, "onnxruntime", threads), spec.input_name,
+                                       spec.output_name)
                 times: dict[str, list[float]] = {"converted": [], "shipped": []}
                 ours.run(x), shipped.run(x)
                 for _ in range(args.runs):

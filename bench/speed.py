@@ -1,15 +1,14 @@
-"""Speed and memory benchmark: ``python bench/speed.py [--styles hayao,shinkai] [--runs 5] [--out FILE]``.
+"""Every style and every fast upscaler in both runtimes, in one run: ``python bench/speed.py [--sizes 512]
+[--styles all] [--runs 5] [--out FILE] [--markdown]``.
 
-Prints one JSON document. For each style and size (256², 512², 1024², and one ~4K photo in
-full-resolution mode) it reports the median seconds of a whole stylize call (pad, normalize,
-generator, crop), the first run at an image size the session has not seen yet (``new_size_s``: what
-a user with a new photo size waits), the process's peak RSS and the backend used. Every case runs in its own process
-so that peak RSS belongs to that case alone. For the v2 generator (``hayao``) the same process then
-alternates runs of the plain fp32 eager PyTorch baseline (NCHW, no channels_last, the generator as
-published) with runs of the chosen backend, and reports both medians and their ratio: the machine
-is shared, so only ratios measured side by side mean much.
+Prints one JSON document. For each available style, in one process per style (so that its peak RSS is its own):
+the ``onnx`` backend (onnxruntime fp32, the baseline) and the ``auto`` backend (what this CPU measured fastest and
+guarded) stylize the same photo at each size, runs alternated after a warm-up, medians and their ratio; plus the
+backend and precision ``auto`` took. For each fast upscaler: ×2 and ×4 of a 512² image, onnxruntime fp32 against
+the measured runtime, alternated. ``--markdown`` prints the tables the docs quote instead.
 
 Needs the weights (ANIMEGAN_WEIGHTS_PATH) and the test photos (ANIMEGAN_TEST_PHOTOS or ../shared/photos).
+Quote it from a quiet machine: the load average is printed at the start and the end.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,21 +30,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from animegan import Engine, get_settings  # noqa: E402
+from animegan import STYLES, Engine, get_settings  # noqa: E402
+from animegan.backends import cpu  # noqa: E402
 from animegan.resample import resize  # noqa: E402
 
 PHOTOS = Path(os.environ.get("ANIMEGAN_TEST_PHOTOS") or REPO.parent / "shared" / "photos")
-if not PHOTOS.is_dir():
-    sys.exit(f"photos not found at {PHOTOS}; set ANIMEGAN_TEST_PHOTOS")
 PHOTO = "city_tokyo_street.jpg"
-PHOTO_4K = "large_snow_station_3840x2160.jpg"
-SIZES = (256, 512, 1024)
-DEFAULT_STYLES = ("hayao", "shinkai", "cute", "cartoon", "paprika", "hayao_v3")
-BASELINE_STYLE = "hayao"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def square_photo(size: int) -> np.ndarray:
@@ -58,121 +49,125 @@ def square_photo(size: int) -> np.ndarray:
     return resize(crop, size, size)
 
 
-def timed(fn, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def alternated(cases: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median seconds of each case, runs alternated after one warm-up each."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def one_case(style: str, size: str, backend: str, runs: int) -> dict[str, object]:
-    """Runs in a child process: one style at one size."""
-    engine = Engine()
-    load_start = time.perf_counter()
-    stylizer = engine.stylizer(style, backend)  # type: ignore[arg-type]
-    load_s = time.perf_counter() - load_start
-    row: dict[str, object] = {"style": style, "size": size, "backend": stylizer.backend.name, "load_s": round(load_s, 2)}
-    if size == "4k":
-        from PIL import Image
-
-        with Image.open(PHOTOS / PHOTO_4K) as im:
-            rgb = np.asarray(im.convert("RGB"), np.float32) / 255.0
-        row["pixels"] = f"{rgb.shape[1]}x{rgb.shape[0]}"
-        row["mode"] = f"full resolution, tiles of {engine.settings.tile_size}"
-        times = timed(lambda: stylizer.full_resolution(rgb, engine.settings.tile_size), runs)
-    else:
-        rgb = square_photo(int(size))
-        row["pixels"] = f"{size}x{size}"
-        stylizer(rgb[8:])  # warm-up of the session, at another shape
-        # what a user with a new photo size sees: the first run at a shape the session has not seen
-        row["new_size_s"] = round(timed(lambda: stylizer(rgb), 1)[0], 3)
-        times = timed(lambda: stylizer(rgb), runs)
-    row["median_s"] = round(statistics.median(times), 3)
-    row["runs_s"] = [round(t, 3) for t in times]
-    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    if style == BASELINE_STYLE and size != "4k":
-        row.update(baseline(engine, stylizer, rgb, runs))
-    return row
-
-
-def baseline(engine: Engine, stylizer, rgb: np.ndarray, runs: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Alternate the plain fp32 eager PyTorch generator with the chosen backend, in this process."""
-    import torch
-
-    from animegan.archs.animeganv2 import Generator
-    from animegan.backends.torch_backend import load_state_dict
-
-    model = Generator().eval()
-    model.load_state_dict(load_state_dict(engine.weights.resolve(stylizer.spec.weights)))
-    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None] * 2 - 1
-
-    def plain() -> None:
-        with torch.inference_mode():
-            model(x)
-
-    plain()
-    base, ours = [], []
     for _ in range(runs):
-        base += timed(plain, 1)
-        ours += timed(lambda: stylizer(rgb), 1)
-    b, o = statistics.median(base), statistics.median(ours)
-    return {"baseline": "fp32 eager PyTorch (NCHW)", "baseline_median_s": round(b, 3), "paired_median_s": round(o, 3),
-            "speedup_vs_baseline": round(b / o, 2)}
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def style_rows(style: str, sizes: list[int], runs: int) -> list[dict[str, object]]:
+    """Runs in a child process: one style at every size, onnx against auto."""
+    engine = Engine()
+    start = time.perf_counter()
+    auto = engine.stylizer(style)
+    load_s = time.perf_counter() - start  # includes the first measurement of the backends on this CPU
+    onnx = engine.stylizer(style, "onnx")
+    rows = []
+    for size in sizes:
+        rgb = square_photo(size)
+        med = alternated({"onnx": lambda x=rgb: onnx(x), "auto": lambda x=rgb: auto(x)}, runs)
+        rows.append({"style": style, "size": size, "backend": auto.backend.name,
+                     "precision": getattr(auto.backend, "precision", "fp32"), "onnx_s": round(med["onnx"], 4),
+                     "auto_s": round(med["auto"], 4), "speedup": round(med["onnx"] / med["auto"], 2),
+                     "auto_load_s": round(load_s, 2)})
+    for row in rows:
+        row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return rows
+
+
+def upscaler_rows(engine: Engine, runs: int) -> list[dict[str, object]]:
+    rgb = square_photo(512)
+    rows = []
+    for status in engine.upscalers.statuses():
+        if not status.available or status.spec.cost != "fast":
+            continue
+        measured, plain = engine.upscalers.get(status.spec.id), engine.upscalers.get(status.spec.id, measured=False)
+        for factor in (2, 4):
+            med = alternated({"onnx": lambda u=plain, f=factor: u(rgb, f), "auto": lambda u=measured, f=factor: u(rgb, f)}, runs)
+            rows.append({"upscaler": status.spec.id, "factor": factor, "input": "512x512",
+                         "runtime": measured.runtime(factor), "onnx_s": round(med["onnx"], 4),
+                         "auto_s": round(med["auto"], 4), "speedup": round(med["onnx"] / med["auto"], 2)})
+    return rows
 
 
 def machine() -> dict[str, object]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import onnxruntime
-    import torch
+    import openvino
 
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "threads": get_settings().threads,
-            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    return {"cpu": cpu.cpu_name(), "native_bf16": cpu.native_bf16(), "logical_cpus": os.cpu_count(),
+            "threads": get_settings().threads, "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
+            "openvino": openvino.__version__.split("-")[0], "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def markdown(doc: dict[str, object]) -> str:
+    """The tables of a JSON document of this script, as the docs quote them."""
+    m = doc["machine"]
+    assert isinstance(m, dict)
+    lines = [f"Measured on {m['cpu']} ({'native bf16' if m['native_bf16'] else 'no native bf16'}), {m['threads']} threads, "
+             f"onnxruntime {m['onnxruntime']}, OpenVINO {m['openvino']}; `python bench/speed.py`, medians of alternated runs.",
+             "", "| style | size | `--backend onnx` | `auto` | backend | speed-up |", "|---|---|---|---|---|---|"]
+    for r in doc["styles"]:  # type: ignore[attr-defined]
+        if "error" in r:
+            lines.append(f"| {r['style']} | | | | {r['error']} | |")
+            continue
+        lines.append(f"| {r['style']} | {r['size']}² | {r['onnx_s']:.3f} s | {r['auto_s']:.3f} s | "
+                     f"{r['backend']} ({r['precision']}) | {r['speedup']:.2f}× |")
+    lines += ["", "| upscaler | factor (512² in) | onnxruntime fp32 | measured | runtime | speed-up |",
+              "|---|---|---|---|---|---|"]
+    for r in doc["upscalers"]:  # type: ignore[attr-defined]
+        lines.append(f"| {r['upscaler']} | ×{r['factor']} | {r['onnx_s']:.3f} s | {r['auto_s']:.3f} s | {r['runtime']} | "
+                     f"{r['speedup']:.2f}× |")
+    return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--styles", default=",".join(DEFAULT_STYLES), help="comma-separated style ids")
-    p.add_argument("--sizes", default="256,512,1024,4k", help="comma-separated: square sides and/or 4k")
-    p.add_argument("--backend", default="auto", help="backend for every style (default auto)")
-    p.add_argument("--runs", type=int, default=5, help="timed runs per case (1024²: at least 3; 4K: 1)")
+    p.add_argument("--styles", default="all", help="comma-separated style ids (default: every available style)")
+    p.add_argument("--sizes", default="512", help="comma-separated square sides (default 512)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per case and backend (medians)")
     p.add_argument("--out", type=Path, help="also write the JSON here")
-    p.add_argument("--one", nargs=3, metavar=("STYLE", "SIZE", "RUNS"), help=argparse.SUPPRESS)
+    p.add_argument("--markdown", action="store_true", help="print the docs' tables instead of the JSON")
+    p.add_argument("--from-json", type=Path, help="with --markdown: the tables of an earlier run's JSON")
+    p.add_argument("--one", metavar="STYLE", help=argparse.SUPPRESS)
     args = p.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
     if args.one:
-        style, size, runs = args.one
-        print(json.dumps(one_case(style, size, args.backend, int(runs))))
+        print(json.dumps(style_rows(args.one, sizes, args.runs)))
         return 0
-    # every child uses the same, fixed thread count
-    env = {**os.environ, "ANIMEGAN_THREADS": str(get_settings().threads)}
-    rows = []
-    for style in args.styles.split(","):
-        for size in args.sizes.split(","):
-            if size == "4k" and style != BASELINE_STYLE:
-                continue
-            runs = 1 if size == "4k" else max(3, args.runs if size != "1024" else min(args.runs, 3))
-            cmd = [sys.executable, __file__, "--backend", args.backend, "--one", style, size, str(runs)]
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                rows.append({"style": style, "size": size, "error": done.stderr.strip().splitlines()[-1:]})
-            else:
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    doc = {"machine": machine(), "results": rows, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    if args.from_json:
+        print(markdown(json.loads(args.from_json.read_text())))
+        return 0
+    if not PHOTOS.is_dir():
+        sys.exit(f"photos not found at {PHOTOS}; set ANIMEGAN_TEST_PHOTOS")
+    engine = Engine()
+    styles = [s.spec.id for s in engine.styles() if s.available] if args.styles == "all" else args.styles.split(",")
+    doc: dict[str, object] = {"machine": machine(), "command": " ".join(["python bench/speed.py", *sys.argv[1:]])}
+    env = {**os.environ, "ANIMEGAN_THREADS": str(get_settings().threads)}  # every child at the same thread count
+    rows: list[dict[str, object]] = []
+    for style in styles:
+        STYLES.get(style)
+        cmd = [sys.executable, __file__, "--one", style, "--sizes", args.sizes, "--runs", str(args.runs)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            rows.append({"style": style, "error": (done.stderr.strip().splitlines() or ["failed"])[-1]})
+        else:
+            rows += json.loads(done.stdout.strip().splitlines()[-1])
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    doc["styles"] = rows
+    doc["upscalers"] = upscaler_rows(engine, args.runs)
+    doc["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(doc, indent=2)
-    print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
+    print(markdown(doc) if args.markdown else text)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Issue 16's targets in one command: ``python bench/targets.py [--runs 3] [--out FILE]``.
+"""The speed targets in one command: ``python bench/targets.py [--runs 3] [--out FILE]``.
 
 Prints one JSON document (and writes it to ``--out``) with, on this machine and in this run:
 
@@ -12,7 +12,11 @@ Prints one JSON document (and writes it to ``--out``) with, on this machine and 
 * ``quality``: PSNR of the ``auto`` backend's generator output against the exact fp32 generator on every photo
   of the test set at the default processing size (worst case first).
 * ``tiled``: full resolution (tiles of 512 + margin) against one untiled run, 1024×576.
-* ``v1``: every AnimeGAN v1 style at 512²: the ``auto`` backend against the shipped graph, alternated.
+* ``styles``: every available style at 512² through the CLI (faces off), per photo (the CLI's own per-photo
+  seconds after the first photo), with default options against ``--backend onnx`` (onnxruntime fp32).
+* ``upscale_x2``: what ×2 upscaling with the default upscaler adds to a 512² result, in this process: the measured
+  runtime against onnxruntime fp32, alternated.
+* ``webcam``: frames per second of the server webcam (:class:`animegan.LiveSession`) with ``cute`` at 256².
 
 Needs the weights (ANIMEGAN_WEIGHTS_PATH) and the test photos (ANIMEGAN_TEST_PHOTOS or ../shared/photos).
 Quote it from a quiet machine: the load average is printed at the start and the end.
@@ -35,8 +39,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from animegan import Engine, get_settings  # noqa: E402
-from animegan.backends.onnx_backend import OnnxBackend  # noqa: E402
+from animegan import Engine, LiveSession, get_settings  # noqa: E402
+from animegan.backends import cpu  # noqa: E402
 from animegan.imageio import decode  # noqa: E402
 from animegan.quality import psnr  # noqa: E402
 from animegan.resample import fit_within, resize  # noqa: E402
@@ -73,10 +77,11 @@ def crops(names: tuple[str, ...], width: int, height: int, folder: Path) -> list
     return out
 
 
-def run_cli(inputs: list[Path], out_dir: Path) -> tuple[float, float, list[float]]:
-    """One ``python -m animegan stylize`` process with default options: wall seconds, peak RSS (MB) and the
-    per-input seconds it reports."""
-    cmd = [sys.executable, "-m", "animegan", "stylize", *map(str, inputs), "-o", str(out_dir), "--style", STYLE, "--json"]
+def run_cli(inputs: list[Path], out_dir: Path, style: str = STYLE, *options: str) -> tuple[float, float, list[float]]:
+    """One ``python -m animegan stylize`` process (default options, plus ``options``): wall seconds, peak RSS (MB)
+    and the per-input seconds it reports."""
+    cmd = [sys.executable, "-m", "animegan", "stylize", *map(str, inputs), "-o", str(out_dir), "--style", style, "--json",
+           *options]
     start = time.perf_counter()
     env = {**os.environ, "ANIMEGAN_THREADS": str(get_settings().threads)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -172,34 +177,57 @@ def tiled(engine: Engine, styles: list[str], tile: int) -> list[dict[str, object
     return rows
 
 
-def v1_styles(engine: Engine, runs: int) -> list[dict[str, object]]:
-    """Each AnimeGAN v1 style at 512²: ``auto`` (after) against the shipped graph (before), alternated."""
-    from PIL import Image
-
-    with Image.open(PHOTOS / TILED_PHOTO) as im:
-        rgb = resize(np.asarray(im.convert("RGB"), np.float32) / 255.0, 512, 512)
+def cli_styles(engine: Engine, inputs: list[Path], runs: int, tmp: Path) -> list[dict[str, object]]:
+    """Every available style through the CLI at 512² with faces off: default options against ``--backend onnx``,
+    seconds per photo as the CLI reports them after its first photo (medians over photos and runs)."""
     rows = []
-    for spec in STYLES:
-        if not engine.style_status(spec.id).available or engine.weights.entry(spec.weights).arch != "animeganv1":
+    for status in engine.styles():
+        if not status.available:
             continue
-        if any(r["weights"] == spec.weights for r in rows):
-            continue
-        after = engine.stylizer(spec.id)
-        plain = OnnxBackend(engine.weights.resolve(spec.weights), engine.settings.threads, spec.input_name, spec.output_name)
-        lo, hi = spec.value_range
-        x = (rgb * (hi - lo) + lo)[None].astype(np.float32)
-        times: dict[str, list[float]] = {"before": [], "after": []}
-        plain.run(x)
-        after(rgb)
-        for _ in range(runs):
-            for key, run in (("before", plain.run), ("after", after)):
-                start = time.perf_counter()
-                run(x if key == "before" else rgb)
-                times[key].append(time.perf_counter() - start)
-        b, a = statistics.median(times["before"]), statistics.median(times["after"])
-        rows.append({"style": spec.id, "weights": spec.weights, "backend": after.backend.name,
-                     "before_s": round(b, 3), "after_s": round(a, 3), "speedup": round(b / a, 2)})
+        style = status.spec.id
+        per: dict[str, list[float]] = {"onnx": [], "auto": []}
+        for r in range(runs):
+            for name, extra in (("onnx", ["--backend", "onnx"]), ("auto", [])):
+                _, _, seconds = run_cli(inputs, tmp / f"{style}-{name}{r}", style, "--face", "off", *extra)
+                per[name] += seconds[1:]
+        b, a = statistics.median(per["onnx"]), statistics.median(per["auto"])
+        backend = engine.stylizer(style).backend
+        rows.append({"style": style, "backend": backend.name, "precision": getattr(backend, "precision", "fp32"),
+                     "onnx_s": round(b, 3), "auto_s": round(a, 3), "speedup": round(b / a, 2)})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
+
+
+def upscale_x2(engine: Engine, runs: int) -> dict[str, object]:
+    """Seconds the default upscaler adds at ×2 to a 512² result: measured runtime vs onnxruntime fp32, alternated."""
+    rgb = engine.stylizer("hayao")(rgb_of(PHOTOS / TILED_PHOTO, 512)[:512, :512])
+    measured, plain = engine.upscalers.get(None), engine.upscalers.get(None, measured=False)
+    times: dict[str, list[float]] = {"measured": [], "onnxruntime": []}
+    measured(rgb, 2)
+    plain(rgb, 2)
+    for _ in range(max(runs, 3)):
+        for key, up in (("measured", measured), ("onnxruntime", plain)):
+            start = time.perf_counter()
+            up(rgb, 2)
+            times[key].append(time.perf_counter() - start)
+    m, o = statistics.median(times["measured"]), statistics.median(times["onnxruntime"])
+    return {"input": f"{rgb.shape[1]}x{rgb.shape[0]}", "runtime": measured.runtime(2), "added_s": round(m, 3),
+            "onnxruntime_fp32_s": round(o, 3), "speedup": round(o / m, 2)}
+
+
+def webcam(engine: Engine, seconds: float = 10.0) -> dict[str, object]:
+    """The server webcam's frames per second with ``cute`` at 256² on frames of a real photo, panning."""
+    photo = (rgb_of(PHOTOS / "portrait_obama_official.jpg", 340) * 255).astype(np.uint8)
+    frames = [np.ascontiguousarray(photo[:256, i:i + 256]) for i in range(0, photo.shape[1] - 256, 2)]
+    session = LiveSession(engine, style="cute", side=256)
+    session.process(frames[0])  # warm-up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        session.process(frames[done % len(frames)])
+        done += 1
+    elapsed = time.perf_counter() - start
+    return {"style": "cute", "size": "256x256", "backend": engine.stylizer("cute").backend.name, "frames": done,
+            "fps": round(done / elapsed, 1)}
 
 
 def main() -> int:
@@ -207,14 +235,15 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3, help="repetitions of every timed case (medians)")
     p.add_argument("--quality-side", type=int, default=1024, help="processing size of the quality check (CLI default)")
     p.add_argument("--tiled-styles", default="hayao,paprika", help="styles of the tiled-vs-untiled check")
-    p.add_argument("--skip", default="", help="comma-separated parts to leave out: cli,quality,tiled,v1")
+    p.add_argument("--skip", default="", help="comma-separated parts to leave out: cli,quality,tiled,styles,upscale,webcam")
     p.add_argument("--out", type=Path, help="also write the JSON here")
     args = p.parse_args()
     if not PHOTOS.is_dir():
         sys.exit(f"photos not found at {PHOTOS}; set ANIMEGAN_TEST_PHOTOS")
     skip = set(filter(None, args.skip.split(",")))
     settings = get_settings()
-    doc: dict[str, object] = {"machine": {"cpus": os.cpu_count(), "threads": settings.threads, "load_avg_at_start": load_avg()}}
+    doc: dict[str, object] = {"machine": {"cpu": cpu.cpu_name(), "native_bf16": cpu.native_bf16(), "cpus": os.cpu_count(),
+                                          "threads": settings.threads, "load_avg_at_start": load_avg()}}
     prepared = subprocess.run([sys.executable, "-m", "animegan", "prepare", "--style", STYLE, "--json"],
                               capture_output=True, text=True, check=False)
     doc["prepare"] = json.loads(prepared.stdout) if prepared.returncode == 0 else prepared.stderr.strip().splitlines()[-1:]
@@ -227,12 +256,16 @@ def main() -> int:
             print(json.dumps(doc["cli_512"]), file=sys.stderr, flush=True)
             doc["cli_1024x768"] = cli_case(crops(THREE, 1024, 768, tmp), eager, args.runs, tmp)
             print(json.dumps(doc["cli_1024x768"]), file=sys.stderr, flush=True)
+        if "styles" not in skip:
+            doc["styles"] = cli_styles(engine, crops(FIVE[:4], 512, 512, tmp), max(1, args.runs // 3), tmp)
     if "quality" not in skip:
         doc["quality"] = quality(engine, eager, args.quality_side)
     if "tiled" not in skip:
         doc["tiled"] = tiled(engine, args.tiled_styles.split(","), settings.tile_size)
-    if "v1" not in skip:
-        doc["v1"] = v1_styles(engine, args.runs)
+    if "upscale" not in skip:
+        doc["upscale_x2"] = upscale_x2(engine, args.runs)
+    if "webcam" not in skip:
+        doc["webcam"] = webcam(engine)
     doc["load_avg_at_end"] = load_avg()
     text = json.dumps(doc, indent=2)
     print(text)

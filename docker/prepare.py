@@ -50,7 +50,7 @@ def main() -> int:
             return 1
         for name, feature in engine.features().items():
             log.info("%-16s %s", name, "available" if feature.available else f"unavailable ({feature.reason})")
-        for row in prepare(engine, bf16=False):  # a package compiled for this machine's CPU could fault on the user's
+        for row in prepare(engine, measure=False):  # the backends are measured on the user's CPU, at first use
             (log.warning if row.failed else log.info)("%-16s %s", row.name, row.note)
         previews = style_previews(engine.settings)
     except AnimeGANError as err:

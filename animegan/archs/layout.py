@@ -28,15 +28,3 @@ class NhwcWithStats(nn.Module):
         y, stats = self.generator.forward_with_stats(x.permute(0, 3, 1, 2), given, mix)
         return y.permute(0, 2, 3, 1), stats
 
-
-class Bf16(nn.Module):
-    """``model`` under CPU autocast to bfloat16 (convolutions in bf16, normalizations in fp32), fp32 out."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = self.model(x)
-        return y.float()

@@ -1,21 +1,20 @@
-"""One inference interface over torch and onnxruntime, and the choice between them.
+"""One inference interface over onnxruntime, OpenVINO and torch, and the measured choice between them.
 
-A style's weight file has one native format; :func:`open_style_backend` can also run it through a
-model derived from it (an ONNX export of a PyTorch generator, an INT8 quantization), built locally
-from the verified file and cached. Backends are imported lazily so that importing :mod:`animegan`
-never imports torch.
+A style's weight file has one native format; :func:`open_style_backend` runs it through its fp32 ONNX graph (the
+file itself, or an export of a PyTorch generator built locally from the verified file and cached) in onnxruntime or
+OpenVINO, through an INT8 quantization of that graph, or in eager PyTorch. ``auto`` takes the fastest that passes the
+quality guard on this CPU, measured once (:mod:`.choice`). Runtimes are imported lazily so that importing
+:mod:`animegan` never imports torch.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -24,21 +23,28 @@ from ..errors import BackendUnavailableError
 from ..settings import Settings
 from ..weights import WeightEntry
 
+if TYPE_CHECKING:
+    from .choice import Choice
+    from .derived import Derived
+    from .graphs import Graph
+
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
-BackendName = Literal["auto", "torch", "onnx", "onnx-int8", "torch-bf16"]
-BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "torch", "onnx", "onnx-int8", "torch-bf16")
-"""``auto``: the fastest backend that passes the quality guard; the others force one."""
-BuildPolicy = Literal["cached", "forced", "prepare"]
-"""How :func:`open_style_backend` treats a reduced-precision build (INT8, bf16): ``cached`` (``auto``) takes only an
-existing build that is usable (guard passed, faster than fp32 here); ``forced`` builds it if needed and runs it even
-if not usable (with a warning); ``prepare`` builds it if needed and runs it silently (the caller reports the record)."""
+Runtime = Literal["onnxruntime", "openvino"]
+Precision = Literal["fp32", "bf16", "int8"]
+"""What a graph computes in: ``fp32``; ``bf16`` (OpenVINO's inference precision on a CPU with native bf16); ``int8``
+(a quantized graph, in either runtime)."""
+BackendName = Literal["auto", "onnx", "openvino", "onnx-int8", "openvino-int8", "torch"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "onnx", "openvino", "onnx-int8", "openvino-int8", "torch")
+"""``auto``: the fastest backend that passes the quality guard on this CPU; the others force one. ``onnx`` is
+onnxruntime fp32 (the reference every other is measured against), ``openvino`` OpenVINO at this CPU's precision
+(:func:`openvino_precision`), the ``-int8`` ones the INT8 quantization in either runtime, ``torch`` eager fp32."""
 EXPORTABLE = frozenset({"animeganv2"})
 """PyTorch architectures that export to ONNX (see :mod:`animegan.backends.derived`)."""
 QUANTIZABLE = EXPORTABLE | {"animeganv3", "animeganv3_tiny"}
-"""Architectures with an INT8 path. Measured and left out (README, "Speed"): AnimeGAN v1 fails the
-quality guard (PSNR 23–28 dB against fp32), White-box runs slower in INT8 (0.86× fp32)."""
+"""Architectures with an INT8 path. Measured and left out (docs/speed.md): AnimeGAN v1 fails the quality guard
+(PSNR 23–28 dB against fp32), White-box runs slower in INT8 (0.86× fp32)."""
 GRAFTABLE = frozenset({"animeganv1"})
 """ONNX architectures whose per-image normalization statistics are grafted into a second graph for
 full-resolution mode (see :mod:`animegan.backends.graft`); the others tile well without (README, "Speed")."""
@@ -75,29 +81,9 @@ class GlobalNormBackend(Protocol):
         ...
 
 
-def open_backend(
-    path: Path,
-    fmt: str,
-    arch: str,
-    threads: int,
-    input_name: str | None = None,
-    output_name: str | None = None,
-) -> Backend:
-    """Load a verified weight file into the backend its format needs."""
-    if fmt == "torch":
-        from .torch_backend import TorchBackend
-
-        return TorchBackend.load(path, arch, threads)
-    if fmt == "onnx":
-        from .onnx_backend import OnnxBackend
-
-        return OnnxBackend(path, threads, input_name, output_name)
-    raise ValueError(f"no backend for weight format {fmt!r}")
-
-
 def cancel_model_runs() -> None:
     """Cancel every onnxruntime model call of this process, running or future (for a server that is stopping:
-    each fails with an onnxruntime error). PyTorch calls cannot be cancelled and run to their end."""
+    each fails with an onnxruntime error). OpenVINO and PyTorch calls run to their end (a model call lasts seconds)."""
     if "onnxruntime" not in sys.modules:
         return  # no model has run: nothing to cancel, and no reason to import onnxruntime now
     from .onnx_backend import cancel_runs
@@ -105,14 +91,19 @@ def cancel_model_runs() -> None:
     cancel_runs()
 
 
+def openvino_precision(settings: Settings) -> Precision:
+    """OpenVINO's precision here: bf16 on a CPU with native bf16 (unless ``ANIMEGAN_PRECISION=fp32``), else fp32."""
+    from . import cpu
+
+    return "bf16" if settings.precision == "auto" and cpu.native_bf16() else "fp32"
+
+
 def candidates(entry: WeightEntry) -> list[BackendName]:
-    """Backends that can run this weight file, fastest first (as measured in ``bench/speed.py``)."""
-    int8: list[BackendName] = ["onnx-int8"] if entry.arch in QUANTIZABLE else []
-    if entry.format == "torch":
-        return ["torch-bf16", *int8, "onnx", "torch"] if entry.arch in EXPORTABLE else ["torch"]
-    if entry.format == "onnx":
-        return [*int8, "onnx"]
-    return []
+    """Backends that can run this weight file (``auto`` measures the ONNX ones and takes the fastest that passes)."""
+    if not has_onnx_graph(entry):
+        return ["torch"] if entry.format == "torch" else []
+    int8: list[BackendName] = ["openvino-int8", "onnx-int8"] if entry.arch in QUANTIZABLE else []
+    return ["openvino", *int8, "onnx", *(["torch"] if entry.format == "torch" else [])]
 
 
 @dataclass(frozen=True)
@@ -160,132 +151,154 @@ def _export(path: Path, entry: WeightEntry, threads: int, with_stats: bool) -> C
     return build
 
 
-def open_style_backend(
-    choice: BackendName,
-    path: Path,
-    entry: WeightEntry,
-    settings: Settings,
-    value_range: tuple[float, float],
-    input_name: str | None = None,
-    output_name: str | None = None,
-    build: BuildPolicy = "forced",
-) -> Backend:
-    """The backend ``choice`` for a verified weight file ``path`` (``entry`` is its manifest line).
+@dataclass(frozen=True)
+class StyleModel:
+    """What :func:`open_style_backend` needs of a style: its verified weight file and how its graph is fed."""
 
-    ``auto`` takes the fastest candidate that works here, never building a reduced-precision model on its own:
-    INT8 is used when a cached INT8 build of this file passed the quality guard and is recorded as faster than
-    fp32 (``derived.INT8_SPEED_FILE``), bf16 when a cached build passed and this CPU has native bf16
-    (``python -m animegan prepare`` builds them, and so does forcing the backend once). A candidate that fails is
-    logged and the next one tried. A forced choice that cannot run raises BackendUnavailableError; ``build`` is the
-    policy for a forced ``onnx-int8`` or ``torch-bf16`` (see :data:`BuildPolicy`).
+    path: Path
+    entry: WeightEntry
+    value_range: tuple[float, float]
+    input_name: str | None = None
+    output_name: str | None = None
+    fp32_tail: str | None = None
+
+
+def open_style_backend(choice: BackendName, model: StyleModel, settings: Settings, build_int8: bool = False) -> Backend:
+    """The backend ``choice`` for a style's verified weight file.
+
+    ``auto`` takes the measured choice of this CPU (:func:`style_choice`: measured on first use, a few seconds,
+    then cached); it never builds an INT8 model by itself (``python -m animegan prepare`` or ``build_int8`` does,
+    about a minute, and the next choice measures it too). A forced choice runs even where the guard failed (with a
+    warning) and builds its INT8 model if needed; one that cannot run raises BackendUnavailableError.
     """
+    entry = model.entry
     options = candidates(entry)
-    if choice != "auto":
-        if choice not in options:
-            raise BackendUnavailableError(
-                f"backend {choice!r} cannot run {entry.file!r} (a {entry.format} {entry.arch} model); "
-                f"choose one of: auto, {', '.join(options)}"
-            )
-        return _open(choice, path, entry, settings, value_range, input_name, output_name, build)
-    errors = []
-    for name in options:
-        try:
-            backend = _open(name, path, entry, settings, value_range, input_name, output_name, "cached")
-        except BackendUnavailableError as err:
-            errors.append(f"{name}: {err}")
-            log.info("backend %s skipped for %s: %s", name, entry.file, err)
-            continue
-        if errors:
-            log.info("auto backend for %s is %s (%s)", entry.file, name, "; ".join(errors))
-        return backend
-    raise BackendUnavailableError(f"no backend can run {entry.file!r}: {'; '.join(errors)}")
+    if choice != "auto" and choice not in options:
+        raise BackendUnavailableError(
+            f"backend {choice!r} cannot run {entry.file!r} (a {entry.format} {entry.arch} model); "
+            f"choose one of: auto, {', '.join(options)}"
+        )
+    if choice == "torch" or options == ["torch"]:
+        return _open_torch(model, settings)
+    decided, graph = style_choice(model, settings, build_int8=build_int8)  # a forced choice runs at its measured precision
+    if choice == "auto":
+        choice = decided.chosen if decided is not None else "onnx"  # type: ignore[assignment]  (one of candidates)
+    else:
+        graph = None
+        if choice.endswith("-int8"):
+            record = _int8(model, settings).record
+            if not record.get("passed"):
+                log.warning("the INT8 model of %r fails the quality guard (PSNR %s dB, SSIM %s); using it because it "
+                            "was asked for", entry.file, record.get("psnr_min"), record.get("ssim_min"))
+    measured = decided.precision(choice) if decided is not None else None
+    precision: Precision = measured if measured in ("fp32", "bf16", "int8") else _precision(choice, settings)  # type: ignore[assignment]
+    return _style_backend(choice, precision, model, settings, graph)
 
 
-def _open(
-    name: BackendName,
-    path: Path,
-    entry: WeightEntry,
-    settings: Settings,
-    value_range: tuple[float, float],
-    input_name: str | None,
-    output_name: str | None,
-    policy: BuildPolicy,
-) -> Backend:
-    threads = settings.threads
-    if name == "torch-bf16":
-        return _open_bf16(path, entry, settings, value_range, policy)
-    if name == "torch":
-        try:
-            return open_backend(path, "torch", entry.arch, threads)
-        except ImportError as err:  # the `lite` Docker image has no torch
-            raise BackendUnavailableError(f"PyTorch is not installed ({err}); use --backend onnx") from err
+def _open_torch(model: StyleModel, settings: Settings) -> Backend:
     try:
-        from . import derived
-        from .onnx_backend import OnnxBackend, OnnxGlobalNormBackend
-    except ImportError as err:
-        raise BackendUnavailableError(f"onnxruntime is not installed ({err}); use --backend torch") from err
-    root, sha = settings.model_cache_dir, entry.sha256
-    fp32_path = onnx_graph(path, entry, settings).path
-    stats: Callable[[], Path] | None = None
-    if entry.format == "torch":
-        stats = lambda: derived.cached(root, sha, "onnx-stats", _export(path, entry, threads, True)).path  # noqa: E731 (built on first tiled run)
-        input_name = output_name = None
-    elif entry.arch in GRAFTABLE:
-        stats = lambda: derived.cached(root, sha, "onnx-stats", lambda dst: derived.graft_onnx_stats(path, dst)).path  # noqa: E731
-
-    def onnx(model: Path, name: str) -> OnnxBackend:
-        if stats is not None:
-            return OnnxGlobalNormBackend(model, threads, stats, input_name, output_name, name=name)
-        return OnnxBackend(model, threads, input_name, output_name, name=name)
-
-    if name == "onnx":
-        return onnx(fp32_path, "onnx")
-    kind = "onnx-int8"
-    if policy == "cached" and not derived.exists(root, entry.sha256, kind):
-        raise BackendUnavailableError("no INT8 build cached (`python -m animegan prepare` builds and checks it)")
-    int8 = derived.cached(root, entry.sha256, kind, lambda dst: derived.quantize_int8(
-        fp32_path, dst, value_range, onnx(fp32_path, "onnx"), lambda p: onnx(p, kind)))  # fp32 loaded only to build
-    unusable = derived.int8_unusable(int8.record, entry.file)
-    if unusable and policy != "prepare":
-        msg = f"the INT8 model of {entry.file!r} {unusable}"
-        if policy == "cached":
-            raise BackendUnavailableError(msg)
-        log.warning("%s; using it because it was asked for", msg)
-    return onnx(int8.path, kind)
+        return open_backend(model.path, "torch", model.entry.arch, settings.threads)
+    except ImportError as err:  # PyTorch is optional at run time
+        raise BackendUnavailableError(f"PyTorch is not installed ({err}); use --backend onnx") from err
 
 
-def _open_bf16(path: Path, entry: WeightEntry, settings: Settings, value_range: tuple[float, float],
-               policy: BuildPolicy) -> Backend:
-    """The ``torch-bf16`` package of a PyTorch generator (:mod:`.compiled`), built once; tiles with whole-image
-    statistics go through the fp32 ONNX statistics graph. Builds import torch; running imports it on the first run."""
-    from . import compiled, derived
-
-    root, threads = settings.model_cache_dir, settings.threads
-    if policy == "cached":
-        if not compiled.native_bf16():
-            raise BackendUnavailableError("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 would be slower")
-        if not derived.exists(root, entry.sha256, compiled.kind(), compiled.SUFFIX):
-            raise BackendUnavailableError("no bf16 build cached (`python -m animegan prepare` builds and checks it)")
-    if importlib.util.find_spec("torch") is None:  # the `lite` Docker image has no torch (found, not imported: see run)
-        raise BackendUnavailableError("PyTorch is not installed; use --backend onnx")
-
-    def fp32() -> GlobalNormBackend:  # the fp32 export with its statistics graph: the guard's reference, and tiles
-        backend = _open("onnx", path, entry, settings, value_range, None, None, "cached")
-        assert isinstance(backend, GlobalNormBackend)
-        return backend
-
-    def build(dst: Path) -> dict[str, object]:
+def open_backend(path: Path, fmt: str, arch: str, threads: int) -> Backend:
+    """Load a verified weight file into the backend its format needs (``torch``, or ``onnx``: onnxruntime fp32)."""
+    if fmt == "torch":
         from .torch_backend import TorchBackend
 
-        if not (shutil.which("g++") or shutil.which("c++")):
-            raise BackendUnavailableError("building the bf16 package needs a C++ compiler (g++)")
-        return compiled.build(TorchBackend.load(path, entry.arch, threads).model, dst, fp32(), threads)
+        return TorchBackend.load(path, arch, threads)
+    if fmt == "onnx":
+        from .graphs import GraphBackend, open_graph
 
-    built = derived.cached(root, entry.sha256, compiled.kind(), build, compiled.SUFFIX)
-    if not built.record.get("passed") and policy != "prepare":
-        msg = (f"the bf16 model of {entry.file!r} fails the quality guard (PSNR {built.record.get('psnr_min')} dB, "
-               f"SSIM {built.record.get('ssim_min')})")
-        if policy == "cached":
-            raise BackendUnavailableError(msg)
-        log.warning("%s; using it because it was asked for", msg)
-    return compiled.CompiledBackend(built.path, threads, fp32)
+        return GraphBackend(open_graph(path, "onnxruntime", threads))
+    raise ValueError(f"no backend for weight format {fmt!r}")
+
+
+def _runtime(name: BackendName) -> Runtime:
+    return "openvino" if name.startswith("openvino") else "onnxruntime"
+
+
+def _int8(model: StyleModel, settings: Settings) -> Derived:
+    """The style's INT8 quantization, built once (about a minute) with its quality guard in the record."""
+    from . import derived
+    from .graphs import GraphBackend, open_graph
+
+    fp32 = onnx_graph(model.path, model.entry, settings)
+    names = (fp32.input_name or model.input_name, fp32.output_name or model.output_name)
+
+    def ort(path: Path) -> Backend:
+        return GraphBackend(open_graph(path, "onnxruntime", settings.threads), *names)
+
+    return derived.cached(settings.model_cache_dir, model.entry.sha256, "onnx-int8", lambda dst: derived.quantize_int8(
+        fp32.path, dst, model.value_range, ort(fp32.path), ort))
+
+
+def _style_graphs(model: StyleModel, settings: Settings) -> tuple[OnnxGraph, Callable[[], Path] | None]:
+    """The style's fp32 graph and (for whole-image-statistics generators) the builder of its statistics graph."""
+    from . import derived
+
+    entry, root, threads = model.entry, settings.model_cache_dir, settings.threads
+    fp32 = onnx_graph(model.path, entry, settings)
+    if entry.format == "torch":
+        return fp32, lambda: derived.cached(root, entry.sha256, "onnx-stats", _export(model.path, entry, threads, True)).path
+    if entry.arch in GRAFTABLE:
+        return fp32, lambda: derived.cached(root, entry.sha256, "onnx-stats",
+                                            lambda dst: derived.graft_onnx_stats(model.path, dst)).path
+    return fp32, None
+
+
+def _precision(name: BackendName, settings: Settings) -> Precision:
+    if name.endswith("-int8"):
+        return "int8"
+    return openvino_precision(settings) if name == "openvino" else "fp32"
+
+
+def _style_backend(name: BackendName, precision: Precision, model: StyleModel, settings: Settings,
+                   graph: Graph | None) -> Backend:
+    """The style backend ``name`` (an ONNX one) at ``precision`` over ``graph``, loaded here if not given."""
+    from .graphs import GlobalNormGraphBackend, GraphBackend, open_graph
+
+    fp32, stats = _style_graphs(model, settings)
+    runtime = _runtime(name)
+    if graph is None:
+        path = _int8(model, settings).path if precision == "int8" else fp32.path
+        graph = open_graph(path, runtime, settings.threads, precision, model.fp32_tail)
+    names = (fp32.input_name or model.input_name, fp32.output_name or model.output_name)
+    if stats is None:
+        return GraphBackend(graph, *names, name=name)
+    stats_precision: Precision = "fp32" if precision == "int8" else precision  # the statistics graph is fp32 only
+    return GlobalNormGraphBackend(graph, lambda: open_graph(stats(), runtime, settings.threads, stats_precision), *names,
+                                  name=name)
+
+
+def style_choice(model: StyleModel, settings: Settings, measure: bool = True,
+                 build_int8: bool = False) -> tuple[Choice | None, Graph | None]:
+    """The measured backend choice of a style on this CPU (see :func:`.choice.choose`): cached, or measured now when
+    ``measure``. The candidates are onnxruntime fp32 (the reference), OpenVINO at this CPU's precision, and, when
+    its INT8 model is built (``build_int8`` builds it), INT8 in both runtimes."""
+    from . import choice, derived
+    from .graphs import open_graph
+
+    entry, threads = model.entry, settings.threads
+    fp32 = onnx_graph(model.path, entry, settings)
+    names: list[BackendName] = ["onnx", "openvino"]
+    if entry.arch in QUANTIZABLE and (build_int8 or derived.exists(settings.model_cache_dir, entry.sha256, "onnx-int8")):
+        int8 = _int8(model, settings)
+        if int8.record.get("passed"):
+            names += ["onnx-int8", "openvino-int8"]
+
+    def candidate(name: BackendName, precision: Precision) -> choice.Candidate:
+        path = _int8(model, settings).path if precision == "int8" else fp32.path
+        fallback = candidate(name, "fp32") if precision == "bf16" else None
+        return choice.Candidate(name, precision, lambda: open_graph(path, _runtime(name), threads, precision, model.fp32_tail),
+                                fallback)
+
+    def feeds(reference: Graph) -> list[dict[str, FloatArray]]:
+        name = fp32.input_name or model.input_name or reference.input_names[0]
+        return [{name: x} for x in derived.style_feeds(reference.input_shape(name), model.value_range)]
+
+    found = [candidate(n, _precision(n, settings)) for n in names]
+    return choice.choose(settings.measure_dir or settings.model_cache_dir, threads, entry.file, entry.sha256, found, feeds,
+                         lambda ref, got: derived.image_quality(ref, got, model.value_range), measure=measure,
+                         variant=f"@{model.fp32_tail}" if model.fp32_tail else "")

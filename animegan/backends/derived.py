@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import logging
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,14 +42,6 @@ KEEP_FP32_FIRST, KEEP_FP32_LAST = 5, 2
 """Convolutions left in fp32 at each end of the graph. In the v2 generator these are block_a/block_b
 (near the raw pixels) and the full-resolution 7×7 and output convolutions: quantizing them too drops
 SSIM against fp32 from 0.99 to 0.93 (see README, "Speed")."""
-MIN_INT8_SPEEDUP = 1.05
-"""``auto`` takes an INT8 build only if its recorded speed figure (:data:`INT8_SPEED_FILE`) is at least this."""
-INT8_SPEED_FILE = Path(__file__).with_name("int8_speed.json")
-"""INT8 ÷ fp32 speed per model (its manifest file name: every verified copy of a model, downloaded or converted
-locally, is the same network), measured once by ``bench/int8_speed.py``: a build never times itself, so the same
-weights always give the same choice (a timing race on a busy machine did not)."""
-SPEED_SIDE, SPEED_RUNS = 384, 3
-"""How ``bench/int8_speed.py`` measures: one example photo at this size, runs alternated with fp32, medians."""
 EXPORT_NAMES = ("x", "y")
 """Input and output tensor names of an exported generator (``x → y``)."""
 EXPORT_ATOL = 1e-2
@@ -273,7 +263,7 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
     :data:`KEEP_FP32_FIRST` and last :data:`KEEP_FP32_LAST` convolutions), calibrated on the example photos.
 
     Then the quality guard (the INT8 model against ``run_fp32`` on the same photos); returns the record
-    facts (``psnr_min``, ``ssim_min``, ``passed``). Its speed is not measured here (see :func:`int8_speedup`).
+    facts (``psnr_min``, ``ssim_min``, ``passed``). Its speed is measured where it runs (:mod:`.choice`).
     """
     import onnx
     import onnxruntime as ort
@@ -281,15 +271,8 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     (model_input,) = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()
-    input_name, fixed = model_input.name, model_input.shape[1:3]
-    lo, hi = value_range
-
-    def feed(img: npt.NDArray[np.float32]) -> FloatArray:
-        if all(isinstance(d, int) for d in fixed):  # a fixed-size model gets the photo resized to its size
-            img = resize(img, *fixed)
-        return (img * (hi - lo) + lo)[None].astype(np.float32)
-
-    feeds = [feed(img) for img in calibration_images()]
+    input_name = model_input.name
+    feeds = style_feeds(tuple(model_input.shape), value_range)
     convs = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node if n.op_type == "Conv"]
     quantized = convs[KEEP_FP32_FIRST:len(convs) - KEEP_FP32_LAST]
 
@@ -307,63 +290,37 @@ def quantize_int8(src: Path, dst: Path, value_range: tuple[float, float], run_fp
         quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
                         nodes_to_quantize=quantized)
-    facts = quality_guard(run_fp32, open_int8(dst), feeds, value_range)
+    int8 = open_int8(dst)
+    facts = image_quality([[run_fp32.run(x)] for x in feeds], [[int8.run(x)] for x in feeds], value_range)
     return {**facts, "quantized_convs": len(quantized), "convs": len(convs)}
 
 
-def quality_guard(reference: Backend, candidate: Backend, feeds: list[FloatArray],
+def style_feeds(shape: tuple[object, ...], value_range: tuple[float, float],
+                side: int = CALIBRATION_SIDE) -> list[FloatArray]:
+    """The example photos as inputs of a 1×H×W×3 generator whose input has this ``shape``: in its value range, at
+    ``side`` px on the longer side (multiples of 16), or resized to its fixed size."""
+    lo, hi = value_range
+    fixed = shape[1:3]
+    feeds = []
+    for img in calibration_images(side):
+        if all(isinstance(d, int) and d > 0 for d in fixed):
+            img = resize(img, *fixed)  # type: ignore[arg-type]  (ints, checked above)
+        feeds.append((img * (hi - lo) + lo)[None].astype(np.float32))
+    return feeds
+
+
+def image_quality(reference: list[list[FloatArray]], candidate: list[list[FloatArray]],
                   value_range: tuple[float, float]) -> dict[str, Any]:
-    """``candidate`` against ``reference`` on ``feeds`` (model inputs): worst PSNR and SSIM, and whether both
-    pass (:data:`..quality.MIN_PSNR`, :data:`..quality.MIN_SSIM`); the record facts of a reduced-precision build."""
+    """The quality guard of a reduced-precision model: its first output against the fp32 reference's on each probe
+    (1×H×W×3 in ``value_range``): worst PSNR and SSIM, and whether both pass (:data:`..quality.MIN_PSNR`,
+    :data:`..quality.MIN_SSIM`)."""
     lo, hi = value_range
     psnrs, ssims = [], []
-    for x in feeds:
-        a = np.clip((reference.run(x)[0] - lo) / (hi - lo), 0, 1)
-        b = np.clip((candidate.run(x)[0] - lo) / (hi - lo), 0, 1)
+    for want, got in zip(reference, candidate, strict=True):
+        a = np.clip((want[0][0] - lo) / (hi - lo), 0, 1)
+        b = np.clip((got[0][0] - lo) / (hi - lo), 0, 1)
         psnrs.append(psnr(a, b))
         ssims.append(ssim(a, b))
     facts = {"psnr_min": round(min(psnrs), 2), "ssim_min": round(min(ssims), 4)}
     passed = facts["psnr_min"] >= MIN_PSNR and facts["ssim_min"] >= MIN_SSIM
-    guard = f"PSNR ≥ {MIN_PSNR} dB and SSIM ≥ {MIN_SSIM} vs fp32 on {len(feeds)} photos"
-    return {**facts, "passed": passed, "guard": guard}
-
-
-def speedup(baseline: Backend, candidate: Backend, x: FloatArray, runs: int = SPEED_RUNS) -> float:
-    """``baseline`` time ÷ ``candidate`` time on ``x``: runs alternated after a warm-up, medians
-    (alternating keeps the ratio fair when the machine is busy)."""
-    times: dict[int, list[float]] = {0: [], 1: []}
-    for backend in (baseline, candidate):
-        backend.run(x)
-    for _ in range(runs):
-        for i, backend in enumerate((baseline, candidate)):
-            start = time.perf_counter()
-            backend.run(x)
-            times[i].append(time.perf_counter() - start)
-    return round(float(np.median(times[0]) / np.median(times[1])), 2)
-
-
-@functools.cache
-def _recorded_speedups() -> dict[str, float]:
-    policy = json.loads(INT8_SPEED_FILE.read_text())
-    if policy.get("recipe") != RECIPE:  # figures of another recipe say nothing about this one's models
-        return {}
-    return {file: float(speedup) for file, speedup in policy["speedup"].items()}
-
-
-def int8_speedup(file: str) -> float | None:
-    """INT8 ÷ fp32 speed recorded for the model with this manifest file name (:data:`INT8_SPEED_FILE`), or None."""
-    return _recorded_speedups().get(file)
-
-
-def int8_unusable(record: dict[str, Any], file: str) -> str | None:
-    """Why ``auto`` must not take this INT8 build of the model ``file`` (failed the quality guard, or not recorded
-    as faster), or None."""
-    if not record.get("passed"):
-        return (f"fails the quality guard (PSNR {record.get('psnr_min')} dB, SSIM {record.get('ssim_min')}; "
-                f"{record.get('guard')})")
-    speed = int8_speedup(file)
-    if speed is None:
-        return f"has no recorded speed figure for recipe {RECIPE} ({INT8_SPEED_FILE.name}; bench/int8_speed.py measures it)"
-    if speed < MIN_INT8_SPEEDUP:
-        return f"is not faster than fp32 ({speed}× as recorded in {INT8_SPEED_FILE.name}; less than {MIN_INT8_SPEEDUP}×)"
-    return None
+    return {**facts, "passed": passed, "guard": f"PSNR ≥ {MIN_PSNR} dB and SSIM ≥ {MIN_SSIM} vs fp32 on {len(reference)} photos"}

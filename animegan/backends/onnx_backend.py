@@ -1,17 +1,16 @@
-"""onnxruntime backend for NHWC ONNX generators."""
+"""onnxruntime: the session options every graph of the product runs with, and :class:`OrtGraph`."""
 
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from ..errors import WeightsError
-from . import FloatArray
+from . import FloatArray, Precision
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -59,52 +58,20 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
         raise WeightsError(f"{path.name}: onnxruntime cannot load it ({err})") from err
 
 
-class OnnxBackend:
-    """One cached ``InferenceSession`` (``run`` is thread-safe in onnxruntime)."""
+class OrtGraph:
+    """An ONNX file in one cached onnxruntime ``InferenceSession`` (``run`` is thread-safe in onnxruntime)."""
 
-    def __init__(self, path: Path, threads: int, input_name: str | None = None, output_name: str | None = None,
-                 name: str = "onnx") -> None:
-        self.name = name
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int, precision: Precision = "fp32") -> None:
         self.path = path
-        self.threads = threads
+        self.precision = precision
         self.session = open_session(path, threads)
-        self.input_name = input_name or self.session.get_inputs()[0].name
-        self.output_name = output_name or self.session.get_outputs()[0].name
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def run(self, x_nhwc: FloatArray) -> FloatArray:
-        (y,) = run(self.session, [self.output_name], {self.input_name: np.ascontiguousarray(x_nhwc, dtype=np.float32)})
-        return np.asarray(y, dtype=np.float32)
+    def input_shape(self, name: str) -> tuple[int | str | None, ...]:
+        return tuple(next(i.shape for i in self.session.get_inputs() if i.name == name))
 
-
-class OnnxGlobalNormBackend(OnnxBackend):
-    """A generator with per-image normalization statistics: ``run`` uses the main graph (fp32 or INT8); the
-    statistics methods use an fp32 graph with the same input and output plus input ``given`` (its shape
-    fixes the statistics'), scalar ``mix`` and output ``stats`` (the v2 export with statistics, or a
-    shipped graph with them grafted in), built and loaded on first use."""
-
-    def __init__(self, path: Path, threads: int, stats_source: Callable[[], Path], input_name: str | None = None,
-                 output_name: str | None = None, name: str = "onnx") -> None:
-        super().__init__(path, threads, input_name, output_name, name=name)
-        self._stats_source = stats_source
-        self._stats_session: ort.InferenceSession | None = None
-        self._lock = threading.Lock()
-
-    def _stats_graph(self) -> ort.InferenceSession:
-        with self._lock:
-            if self._stats_session is None:
-                self._stats_session = open_session(self._stats_source(), self.threads)
-            return self._stats_session
-
-    def _run_stats(self, x_nhwc: FloatArray, given: FloatArray, mix: float) -> tuple[FloatArray, FloatArray]:
-        session = self._stats_graph()
-        feeds = {self.input_name: np.ascontiguousarray(x_nhwc, dtype=np.float32), "given": given.astype(np.float32),
-                 "mix": np.array(mix, np.float32)}
-        y, stats = run(session, [self.output_name, "stats"], feeds)
-        return np.asarray(y, np.float32), np.asarray(stats, np.float32)
-
-    def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
-        shape = {i.name: i.shape for i in self._stats_graph().get_inputs()}["given"]  # static: fixed at build
-        return self._run_stats(x_nhwc, np.zeros(shape, np.float32), 0.0)[1]
-
-    def run_with_stats(self, x_nhwc: FloatArray, stats: FloatArray) -> tuple[FloatArray, FloatArray]:
-        return self._run_stats(x_nhwc, stats, 1.0)
+    def __call__(self, feeds: Mapping[str, FloatArray], outputs: Sequence[str] | None = None) -> list[FloatArray]:
+        return [np.asarray(y, np.float32) for y in run(self.session, list(outputs) if outputs else None, dict(feeds))]

@@ -1,4 +1,4 @@
-"""Backend choice, ONNX export and the INT8 quality guard, on the real v2 weights and real photos."""
+"""Backend choice, ONNX export, OpenVINO and the INT8 quality guard, on the real weights and real photos."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from animegan import STYLES, Engine, Settings
-from animegan.backends import BackendUnavailableError, GlobalNormBackend
-from animegan.backends.derived import int8_unusable
+from animegan import Engine, Settings
+from animegan.backends import BackendUnavailableError, GlobalNormBackend, cpu, style_choice
 from animegan.cli import main as cli_main
 from animegan.imageio import decode
 from animegan.quality import MIN_PSNR, MIN_SSIM, psnr, ssim
@@ -29,7 +28,10 @@ def photo(photos: Path, name: str, side: int) -> np.ndarray:
 
 def test_auto_runs_v2_through_its_onnx_export_and_agrees_with_torch(engine: Engine, photos: Path) -> None:
     auto = engine.stylizer("hayao")
-    assert auto.backend.name in ("onnx", "onnx-int8")
+    choice, _ = style_choice(engine.style_model("hayao"), engine.settings, measure=False)
+    assert choice is not None and auto.backend.name == choice.chosen, "auto runs what this CPU measured fastest"
+    if cpu.native_bf16():
+        assert auto.backend.name == "openvino", choice  # measured 4-5× faster than onnxruntime fp32 wherever bf16 is native
     x = photo(photos, "portrait_obama_official.jpg", 256)
     fp32, torch_out = engine.stylizer("hayao", "onnx")(x), engine.stylizer("hayao", "torch")(x)
     assert fp32.shape == torch_out.shape == x.shape
@@ -37,7 +39,8 @@ def test_auto_runs_v2_through_its_onnx_export_and_agrees_with_torch(engine: Engi
 
 
 def test_a_backend_that_cannot_run_a_style_is_a_clear_error(engine: Engine) -> None:
-    with pytest.raises(BackendUnavailableError, match=r"'torch' cannot run 'animeganv3_shinkai37.onnx'.*auto, onnx-int8, onnx"):
+    choices = r"auto, openvino, openvino-int8, onnx-int8, onnx"
+    with pytest.raises(BackendUnavailableError, match=rf"'torch' cannot run 'animeganv3_shinkai37.onnx'.*{choices}"):
         engine.stylizer("shinkai", "torch")
 
 
@@ -103,8 +106,12 @@ def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, phot
     all_pass = all(p >= MIN_PSNR and s >= MIN_SSIM for _, p, s in rows)
     record = json.loads(next(engine.settings.model_cache_dir.glob("*-onnx-int8-r*.json")).read_text())
     passed_at_build = record["passed"]
-    auto = Engine(engine.settings).stylizer(style).backend.name
-    assert auto == ("onnx" if int8_unusable(record, STYLES.get(style).weights) else "onnx-int8")
+    fresh = Engine(engine.settings)
+    auto = fresh.stylizer(style).backend.name
+    choice, _ = style_choice(fresh.style_model(style), fresh.settings, measure=False)
+    assert choice is not None and auto == choice.chosen
+    tried = {t.backend for t in choice.trials}
+    assert ("onnx-int8" in tried) == passed_at_build, "an INT8 build that failed its guard is never measured"
     if passed_at_build:
         assert all_pass, f"INT8 passed its build-time guard but fails on real photos (worst {worst}):\n{report}"
 
@@ -127,7 +134,7 @@ def test_default_backend_is_within_30_db_of_the_exact_fp32_generator_on_every_ph
     assert rows[0][0] >= MIN_PSNR, f"{auto.backend.name} vs the exact fp32 generator, worst first:\n{report}"
 
 
-def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
+def test_prepare_builds_int8_once_and_auto_follows_its_measurement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path)
@@ -142,14 +149,22 @@ def test_prepare_builds_int8_once_and_auto_follows_its_verdict(
         assert cli_main(["prepare", "--style", "cute"]) == 0
         assert built.stat().st_mtime_ns == mtime, "a second prepare must reuse the cached build"
         assert cli_main(["prepare", "--style", "no_such_style"]) == 2
+        capsys.readouterr()
+        assert cli_main(["backends", "--json"]) == 0
+        table = json.loads(capsys.readouterr().out)
     finally:
         get_settings.cache_clear()
-    assert not rows["paprika"]["int8_used"] and "fp32 only" in rows["paprika"]["note"]
     record = json.loads(built.with_suffix(".json").read_text())
     assert record["passed"]
+    assert "int8" not in rows["paprika"]["note"], rows["paprika"]  # v1 has no INT8 path
+    assert "onnx-int8" in rows["cute"]["note"] and "openvino-int8" in rows["cute"]["note"], rows["cute"]
     auto = Engine(settings).stylizer("cute").backend.name
-    usable = int8_unusable(record, STYLES.get("cute").weights) is None
-    assert rows["cute"]["int8_used"] == (auto == "onnx-int8") == usable, (rows, record)
+    assert rows["cute"]["backend"] == auto, (rows, record)
+    cute = [r for r in table if r["model"] == "cute"]
+    assert {r["backend"] for r in cute} >= {"onnx", "openvino", "onnx-int8", "openvino-int8"}
+    (chosen,) = [r for r in cute if r["chosen"]]
+    assert chosen["backend"] == auto and chosen["passed"]
+    assert chosen["seconds"] == min(r["seconds"] for r in cute if r["passed"] and r["seconds"] is not None)
 
 
 def test_v1_statistics_graph_is_grafted_from_the_verified_weights(engine: Engine, photos: Path) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from animegan import STYLES
 from animegan.backends import Backend, derived, open_backend
-from animegan.backends.onnx_backend import OnnxBackend
+from animegan.backends.graphs import GraphBackend, open_graph
 from animegan.convert import CONVERSIONS
 from animegan.errors import WeightsError
 from animegan.imageio import decode
@@ -57,12 +57,17 @@ def backend(case: ConvertCase, path: Path) -> Backend:
     spec = STYLES.get(case.style)
     if path.suffix == ".pt":
         return open_backend(path, "torch", "animeganv2", 2)
-    return OnnxBackend(path, 2, spec.input_name, spec.output_name)
+    return GraphBackend(open_graph(path, "onnxruntime", 2), spec.input_name, spec.output_name)
+
+
+NO_STYLE_YET = {"cartoongan_hosoda"}
+"""Upstream originals kept beside the others for a style the product does not have yet (CartoonGAN, Hosoda)."""
 
 
 def test_the_cases_cover_every_original() -> None:
     used = {source.split(":")[0] for case in CASES for source in case.sources.values()}
-    assert used == {p.name for p in ORIGINAL.iterdir()}
+    assert used == {p.name for p in ORIGINAL.iterdir()} - NO_STYLE_YET
+    assert not used & NO_STYLE_YET, "a style converts it now: take it off NO_STYLE_YET"
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -114,7 +119,7 @@ def test_v3_int8_quantization_builds_and_passes_its_guard(case: ConvertCase, wor
     src = converted(case, workdir)
     spec = STYLES.get(case.style)
     record = derived.quantize_int8(src, workdir / f"{case.id}-int8.onnx", spec.value_range, backend(case, src),
-                                   lambda p: OnnxBackend(p, 2, spec.input_name, spec.output_name))
+                                   lambda p: GraphBackend(open_graph(p, "onnxruntime", 2), spec.input_name, spec.output_name))
     assert record["passed"] and record["quantized_convs"] == record["convs"] - 7, record
 
 

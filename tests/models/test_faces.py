@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -70,8 +71,9 @@ def test_both_detector_copies_agree_and_facexlib_never_downloads(engine: Engine,
 
     monkeypatch.setattr(facexlib.utils.misc, "load_file_from_url", refuse)
     monkeypatch.setattr(facexlib.detection, "load_file_from_url", refuse)
-    assert "onnxruntime" in engine.face_detector().name
-    torch_detector = FaceDetector.load(engine.weights.resolve(DETECTOR_WEIGHTS), engine.settings.threads)
+    assert re.search(r"\((onnxruntime|openvino), detection_mobilenet0\.25_Final\.onnx\)", engine.face_detector().name)
+    pth = engine.weights.locate(DETECTOR_WEIGHTS)
+    torch_detector = FaceDetector.load(pth.path, pth.entry.sha256, engine.settings)
     assert "facexlib" in torch_detector.name
     photo = _photo(photos, "group_dinner_6_faces.jpg")
     a, b = engine.face_detector().detect(photo, 0.9), torch_detector.detect(photo, 0.9)

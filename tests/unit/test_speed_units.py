@@ -40,50 +40,13 @@ def test_ssim_psnr_order(noise: float) -> None:
     assert psnr(a, b) == pytest.approx(-20 * np.log10(noise), abs=1.5)
 
 
-HAYAO_V2 = "animeganv2_hayao_bryandlee_generator.pt"  # recorded 1.15×
-CUTE = "animeganv3_tiny_cute.onnx"  # recorded 1.04×: not worth it
-
-
-@pytest.mark.parametrize(("record", "file", "usable"), [
-    ({"passed": True}, HAYAO_V2, True),
-    ({"passed": True}, CUTE, False),
-    ({"passed": False}, HAYAO_V2, False),
-    ({"passed": True, "speedup": 2.0}, "unknown.onnx", False),  # no recorded figure; a build's own timing is ignored
-])
-def test_auto_takes_an_int8_build_only_if_it_passed_and_is_recorded_faster(record: dict[str, object], file: str,
-                                                                            usable: bool) -> None:
-    from animegan.backends.derived import int8_unusable
-
-    assert (int8_unusable(record, file) is None) is usable
-
-
-def test_every_int8_candidate_has_a_speed_figure_recorded_for_the_current_recipe() -> None:
-    """Whether ``auto`` runs INT8 comes from int8_speed.json, never from a timing during a build; bumping
-    RECIPE (a new quantization) means measuring again with ``bench/int8_speed.py --write``."""
-    import json
-
-    from animegan.backends import candidates
-    from animegan.backends.derived import INT8_SPEED_FILE, RECIPE, int8_speedup
-    from animegan.settings import MANIFEST_PATH
-    from animegan.styles import STYLES
-    from animegan.weights import load_manifest
-
-    entries = load_manifest(MANIFEST_PATH)
-    policy = json.loads(INT8_SPEED_FILE.read_text())
-    assert policy["recipe"] == RECIPE, f"{INT8_SPEED_FILE.name} was measured for recipe {policy['recipe']}, not {RECIPE}"
-    for spec in STYLES:
-        entry = entries[spec.weights]
-        if "onnx-int8" in candidates(entry):
-            assert int8_speedup(entry.file) is not None, f"{spec.id}: no INT8 speed figure for {entry.file}"
-
-
-def test_int8_and_bf16_are_offered_only_for_architectures_where_they_were_measured_to_pay_off() -> None:
+def test_every_style_is_offered_openvino_and_int8_only_where_it_was_measured_to_pay_off() -> None:
     from animegan.backends import candidates
     from animegan.settings import MANIFEST_PATH
     from animegan.weights import load_manifest
 
     entries = {e.id: e for e in load_manifest(MANIFEST_PATH).values()}
-    assert candidates(entries["animeganv2_hayao"]) == ["torch-bf16", "onnx-int8", "onnx", "torch"]
-    assert candidates(entries["animeganv3_shinkai37"]) == ["onnx-int8", "onnx"]
-    assert candidates(entries["animeganv1_paprika"]) == ["onnx"]
-    assert candidates(entries["whitebox_cartoon"]) == ["onnx"]
+    assert candidates(entries["animeganv2_hayao"]) == ["openvino", "openvino-int8", "onnx-int8", "onnx", "torch"]
+    assert candidates(entries["animeganv3_shinkai37"]) == ["openvino", "openvino-int8", "onnx-int8", "onnx"]
+    assert candidates(entries["animeganv1_paprika"]) == ["openvino", "onnx"]
+    assert candidates(entries["whitebox_cartoon"]) == ["openvino", "onnx"]

@@ -113,10 +113,12 @@ def test_bad_inputs_raise_clear_errors_and_leave_no_file(engine: Engine, clips: 
         convert_video(engine, tmp_path / "missing.mp4", tmp_path / "o3.mp4", opts)
     with pytest.raises(InvalidOptionError, match=r"\.avi"):
         convert_video(engine, clips["pan_aac"], tmp_path / "o4.avi", opts)
-    small = Engine(make_settings(tmp_path, ANIMEGAN_VIDEO_MAX_FRAMES="10", ANIMEGAN_VIDEO_MAX_PIXELS="10000"))
+    models = str(engine.settings.model_cache_dir)  # the session's: derived models and measured choices are no outputs
+    small = Engine(make_settings(tmp_path, ANIMEGAN_VIDEO_MAX_FRAMES="10", ANIMEGAN_VIDEO_MAX_PIXELS="10000",
+                                 ANIMEGAN_MODEL_CACHE_DIR=models))
     with pytest.raises(VideoTooLargeError, match=r"160×120.*ANIMEGAN_VIDEO_MAX_PIXELS"):
         convert_video(small, clips["pan_aac"], tmp_path / "o5.mp4", opts)
-    fewer = Engine(make_settings(tmp_path, ANIMEGAN_VIDEO_MAX_FRAMES="10"))
+    fewer = Engine(make_settings(tmp_path, ANIMEGAN_VIDEO_MAX_FRAMES="10", ANIMEGAN_MODEL_CACHE_DIR=models))
     with pytest.raises(VideoTooLargeError, match=r"24 frames.*limit of 10"):
         convert_video(fewer, clips["pan_aac"], tmp_path / "o6.mp4", opts)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.mp4"]  # no outputs, no leftover partial files
