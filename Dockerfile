@@ -1,31 +1,34 @@
-# AnimeGAN WebUI: the web app on a CPU (README, "Docker"). The build downloads and verifies the weights.
-#   docker build -t animegan-webui .                                                   # full: CPU-only PyTorch
-#   docker build --build-arg RUNTIME=lite --build-arg TORCH_INDEX_URL= -t animegan-webui .   # PyPI only: no torch
-#   docker run --rm -p 7860:7860 animegan-webui                                        # open http://localhost:7860
+# AnimeGAN WebUI: the web app on a CPU, every feature, no PyTorch at run time (docs/docker.md).
+#   docker build -t animegan-webui .                  # downloads and verifies the weights (files in weights/ are used)
+#   docker run --rm -p 7860:7860 animegan-webui       # open http://localhost:7860
+# Everything comes from PyPI, Debian and npm. ARG TORCH_INDEX_URL (e.g. PyTorch's CPU index) only speeds up the
+# build stage: torch there builds the models and is not kept.
 
-# ---- runtime: what the image runs (no apt packages: headless OpenCV) ---------------------------------------------
+# ---- runtime: what the image runs (onnxruntime, OpenVINO, Gradio; no apt packages: headless OpenCV) ---------------
 FROM python:3.11-slim AS runtime
-# full: CPU-only PyTorch in the image, every feature. lite: no torch at all (upscaling and `--backend torch` are
-# unavailable), for where only PyPI is reachable: its torch is the CUDA build, 4 GB of GPU libraries that cannot
-# run here, so it is only used to build the models and is not kept.
-ARG RUNTIME=full
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /app
-COPY requirements.txt requirements-torch.txt requirements-nodeps.txt docker/install-torch.sh ./
-RUN case "$RUNTIME" in full|lite) ;; *) echo "RUNTIME must be full or lite, not '$RUNTIME'"; exit 1 ;; esac \
- && pip install -q -r requirements.txt \
- && if [ "$RUNTIME" = full ]; then ./install-torch.sh; fi
+COPY requirements.txt ./
+# Trimmed: what never runs on a CPU (OpenVINO's GPU and NPU plugins) and its readers of formats other than ONNX.
+RUN pip install -q -r requirements.txt \
+ && cd "$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/openvino/libs" \
+ && rm -f libopenvino_intel_gpu_plugin.so libopenvino_intel_npu_plugin.so \
+          libopenvino_tensorflow_frontend.so* libopenvino_tensorflow_lite_frontend.so* libopenvino_pytorch_frontend.so* \
+          libopenvino_jax_frontend.so* libopenvino_paddle_frontend.so* libopenvino_gguf_frontend.so*
 
-# ---- build: verify the weights, build the derived models and previews (only those are kept) ----------------------
+# ---- build: PyTorch (to export the models), npm (the browser runtime), then the weights and every derived model ---
 FROM runtime AS build
-ARG RUNTIME=full
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN if [ "$RUNTIME" = lite ]; then ./install-torch.sh; fi
+ARG TORCH_INDEX_URL=
+COPY requirements-torch.txt requirements-nodeps.txt docker/install-torch.sh ./
+RUN ./install-torch.sh
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends make npm > /dev/null
+COPY browser_runtime/package.json browser_runtime/package-lock.json browser_runtime/
+COPY Makefile ./
+RUN make browser-runtime
 COPY animegan/ animegan/
 COPY examples/ examples/
 COPY docker/prepare.py docker/prepare.py
@@ -33,19 +36,16 @@ COPY docker/prepare.py docker/prepare.py
 COPY weights/ weights/
 ENV PYTHONPATH=/app \
     ANIMEGAN_MODEL_CACHE_DIR=/app/models \
+    ANIMEGAN_MEASURE_DIR=/tmp/build-measurements \
     ANIMEGAN_PREVIEW_DIR=/app/previews \
     ANIMEGAN_DOWNLOAD_DIR=/app/weights
-# The rest come from their public sources, verified, converted locally where needed (README, "Weights"); `lite`
-# cannot upscale, so it takes no upscaler. ANIMEGAN_WEIGHTS_MIRROR=http://host:port fetches through a mirror.
+# The rest come from their public sources, verified, converted locally where needed (README, "Weights");
+# ANIMEGAN_WEIGHTS_MIRROR=http://host:port fetches through a mirror. A missing optional upscaler is left out.
 ARG ANIMEGAN_WEIGHTS_MIRROR=
-ARG WEIGHTS=
-RUN ANIMEGAN_WEIGHTS_MIRROR="$ANIMEGAN_WEIGHTS_MIRROR" python -m animegan weights --download \
-      ${WEIGHTS:-$([ "$RUNTIME" = lite ] && echo anime face || echo all)} \
- && rm -rf /app/weights/.sources
-# Fails the build with the manifest's fix-it message if a style's weight file is missing or corrupt; builds every
-# derived model (ONNX exports, checked INT8 as animegan/backends/int8_speed.json says, statistics graphs, the fast
-# upscalers' onnxruntime models) and the previews, one log line each.
-RUN python docker/prepare.py && chmod -R a+rX /app/weights /app/models /app/previews
+# One log line per model: the ONNX exports, the checked INT8 models, the statistics graphs, every upscaler's models.
+RUN ANIMEGAN_WEIGHTS_MIRROR="$ANIMEGAN_WEIGHTS_MIRROR" python docker/prepare.py --download \
+ && rm -rf /app/weights/.sources /app/models/*.lock \
+ && chmod -R a+rX /app/weights /app/models /app/previews
 
 # ---- the app -----------------------------------------------------------------------------------------------------
 FROM runtime
@@ -56,19 +56,23 @@ ENV PYTHONPATH=/app \
     GRADIO_TEMP_DIR=/tmp/gradio \
     ANIMEGAN_WEIGHTS_PATH=/weights \
     ANIMEGAN_MODEL_CACHE_DIR=/app/models \
+    ANIMEGAN_MEASURE_DIR=/tmp/animegan/measured \
     ANIMEGAN_PREVIEW_DIR=/app/previews \
     ANIMEGAN_CACHE_DIR=/tmp/animegan/results \
     ANIMEGAN_DOWNLOAD_DIR=/tmp/animegan/weights \
     HOME=/tmp
 COPY animegan/ animegan/
+COPY browser_runtime/__init__.py browser_runtime/
+COPY browser_runtime/static/ browser_runtime/static/
+COPY --from=build /app/browser_runtime/vendor/ browser_runtime/vendor/
 COPY examples/ examples/
 COPY app.py ./
 COPY --from=build /app/weights/ weights/
 COPY --from=build /app/models/ models/
 COPY --from=build /app/previews/ previews/
 # Any UID may run it (`--user 12345:0`, OpenShift): /app is root's and readable by all, and nothing under it is
-# written at run time, only /tmp and the volumes of README, "Docker" (/cache is writable by group 0, so a
-# named volume mounted there is too).
+# written at run time, only /tmp (the backends measured on this CPU, at first use) and the volumes of
+# docs/docker.md (/cache is writable by group 0, so a named volume mounted there is too).
 RUN useradd --uid 1000 --gid 0 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin anime \
  && install -d -m 0775 -o root -g 0 /cache
 USER 1000:0

@@ -46,9 +46,8 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-# Debian packages the tests need: Chromium for the browser tests, ffmpeg for video, g++ for the bf16 package.
+# Debian packages the tests need: Chromium for the browser tests, ffmpeg for video, nginx for the proxy tests.
 system:
-	@command -v g++ >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q g++; }
 	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || { \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    chromium fonts-noto-color-emoji ffmpeg; }
@@ -61,9 +60,10 @@ run: setup
 	$(PY) -m animegan prepare
 	$(PY) app.py
 
-test: setup-dev system
+# Everything, the Docker image built and run with podman included (docker-base installs podman where it is missing).
+test: setup-dev system docker-base
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	ANIMEGAN_DOCKER_TEST=1 $(PY) -m pytest
 
 bench: setup
 	$(PY) bench/speed.py

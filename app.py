@@ -643,7 +643,7 @@ def launch(demo: gr.Blocks, settings: Settings, *, host: str | None = None, port
 
 def stop(demo: gr.Blocks, grace_s: float = STOP_GRACE_S) -> None:
     """Stop serving in about a second, then end the process: every running request is cancelled at its next
-    progress step or inside its onnxruntime model call (its client is told so; so is one that starts meanwhile),
+    progress step or inside its onnxruntime or OpenVINO model call (its client is told so; so is one that starts meanwhile),
     then the server closes. If a request is still running after ``grace_s`` (a PyTorch call cannot be
     cancelled), the process ends without it: nothing is left half-written (results and caches are written
     under a temporary name and renamed)."""

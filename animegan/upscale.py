@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from .backends.derived import Derived
     from .backends.graphs import Graph
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,16 @@ class Networks:
 
         return all(derived.exists(self.settings.model_cache_dir, self.source_sha256, self.kind(s)) for s in self.scales)
 
+    def build(self) -> list[Path]:
+        """Build (or find) every network's ONNX model without loading or measuring any (the image's build step)."""
+        return [self._built(scale).path for scale in self.scales]
+
+    def _built(self, scale: int) -> Derived:
+        from .backends import derived
+
+        return derived.cached(self.settings.model_cache_dir, self.source_sha256, self.kind(scale),
+                              lambda dst: _export(self.spec, self.path, scale, dst))
+
     def get(self, scale: int) -> Graph:
         """The network producing ``scale`` (one of :attr:`scales`); built and loaded once."""
         with self._lock:
@@ -290,8 +301,7 @@ class Networks:
         from .backends.graphs import open_graph
 
         settings, threads = self.settings, self.settings.threads
-        found = derived.cached(settings.model_cache_dir, self.source_sha256, self.kind(scale),
-                               lambda dst: _export(self.spec, self.path, scale, dst))
+        found = self._built(scale)
 
         def candidate(name: str, runtime: Runtime, precision: Precision) -> choice.Candidate:
             fallback = candidate(name, runtime, "fp32") if precision == "bf16" else None

@@ -78,7 +78,8 @@ def main() -> int:
     # the two copies of the detector weights, same photo, interleaved (why the ONNX copy is preferred)
     crowd = decode(args.photos / PHOTOS[0], s.max_pixels)
     crowd_photo = engine.stylize(crowd, StylizeOptions(style=args.style, face="off")).photo
-    nets = {f: FaceDetector.load(engine.weights.resolve(f), s.threads) for f in (DETECTOR_WEIGHTS_ONNX, DETECTOR_WEIGHTS)}
+    found = {f: engine.weights.locate(f) for f in (DETECTOR_WEIGHTS_ONNX, DETECTOR_WEIGHTS)}
+    nets = {f: FaceDetector.load(x.path, x.entry.sha256, s) for f, x in found.items()}
     det_times: dict[str, list[float]] = {f: [] for f in nets}
     for _ in range(args.repeat):
         for f, d in nets.items():

@@ -82,13 +82,16 @@ class GlobalNormBackend(Protocol):
 
 
 def cancel_model_runs() -> None:
-    """Cancel every onnxruntime model call of this process, running or future (for a server that is stopping:
-    each fails with an onnxruntime error). OpenVINO and PyTorch calls run to their end (a model call lasts seconds)."""
-    if "onnxruntime" not in sys.modules:
-        return  # no model has run: nothing to cancel, and no reason to import onnxruntime now
-    from .onnx_backend import cancel_runs
+    """Cancel every onnxruntime and OpenVINO model call of this process, running or future (for a server that is
+    stopping: each fails with the runtime's error). PyTorch calls cannot be cancelled and run to their end."""
+    if "onnxruntime" in sys.modules:  # else no model has run there: nothing to cancel, and no reason to import it now
+        from .onnx_backend import cancel_runs
 
-    cancel_runs()
+        cancel_runs()
+    if "openvino" in sys.modules:
+        from .openvino_backend import cancel_runs as cancel_openvino_runs
+
+        cancel_openvino_runs()
 
 
 def openvino_precision(settings: Settings) -> Precision:
@@ -180,7 +183,8 @@ def open_style_backend(choice: BackendName, model: StyleModel, settings: Setting
         )
     if choice == "torch" or options == ["torch"]:
         return _open_torch(model, settings)
-    decided, graph = style_choice(model, settings, build_int8=build_int8)  # a forced choice runs at its measured precision
+    # a forced openvino runs at the precision measured for it here (bf16, or fp32 where bf16 fails the guard)
+    decided, graph = style_choice(model, settings, measure=choice in ("auto", "openvino"), build_int8=build_int8)
     if choice == "auto":
         choice = decided.chosen if decided is not None else "onnx"  # type: ignore[assignment]  (one of candidates)
     else:

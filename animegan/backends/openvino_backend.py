@@ -63,6 +63,19 @@ def _split(path: Path, tensor: str) -> tuple[ov.Model, ov.Model]:
 TAIL_INPUT = "fp32_tail_input"
 
 
+_running: set[ov.InferRequest] = set()
+_running_lock = threading.Lock()
+_cancelled = threading.Event()
+
+
+def cancel_runs() -> None:
+    """Make every OpenVINO run of this process, running or future, fail (the server is stopping)."""
+    _cancelled.set()
+    with _running_lock:
+        for request in _running:
+            request.cancel()
+
+
 class _Compiled:
     """One compiled model and a pool of its infer requests (one per concurrent caller)."""
 
@@ -75,10 +88,17 @@ class _Compiled:
             request = self._requests.get_nowait()
         except queue.Empty:
             request = self.model.create_infer_request()
+        with _running_lock:
+            if _cancelled.is_set():
+                raise RuntimeError("OpenVINO runs were cancelled: the server is stopping")
+            _running.add(request)
         try:
-            result = request.infer(feeds, share_inputs=True, share_outputs=False)
-            return [np.asarray(result[self.model.output(n)], np.float32) for n in names]
+            request.start_async(feeds, share_inputs=True)
+            request.wait()
+            return [np.array(request.get_tensor(self.model.output(n)).data, np.float32) for n in names]
         finally:
+            with _running_lock:
+                _running.discard(request)
             self._requests.put(request)
 
 

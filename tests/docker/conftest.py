@@ -1,7 +1,7 @@
-"""The Docker image built and run for real with podman (``make docker-test``; README, "Docker").
+"""The Docker image built and run for real with podman (``make docker-test``, which ``make test`` runs; docs/docker.md).
 
 Skipped unless ANIMEGAN_DOCKER_TEST=1 (``make docker-test`` sets it after installing podman and making the
-base image): a cold build takes minutes and several GB of disk, so ``make test`` leaves it out.
+base image), so that a plain ``pytest`` does not build an image.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ from tests.e2e.conftest import free_port
 from tests.weights_mirror import WeightsMirror, index_upstream_bytes
 
 IMAGE = "localhost/animegan-webui:test"
-RUNTIME = os.environ.get("ANIMEGAN_DOCKER_RUNTIME", "lite")
-"""The image variant built (Dockerfile ARG RUNTIME): ``lite`` here, where PyTorch's CPU index is unreachable."""
-TORCH_INDEX_URL = os.environ.get("ANIMEGAN_DOCKER_TORCH_INDEX_URL", "")
-"""Empty: PyPI's torch in the build stage (the only one reachable here)."""
 LOGS = ARTIFACTS / "docker"
 CACHE_VOLUME = "animegan-test-cache"
 MIRROR_PORT = 38765
@@ -56,9 +52,13 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 
 def build_context(dst: Path) -> Path:
-    """The repository's files as a fresh clone has them (weights/ holds only the manifest), in a temporary folder."""
+    """The repository's files as a fresh clone has them, plus the weight files we have in weights/ as a user puts
+    them there (their upstream originals left out, as .dockerignore does), in a temporary folder. What is not there
+    (an optional upscaler nobody bundled) the build must report and leave out."""
     shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(*CONTEXT_SKIP))
     assert [p.name for p in (dst / "weights").iterdir()] == ["manifest.json"]
+    for kind in ("anime", "face", "upscale"):
+        shutil.copytree(SHARED / "weights" / kind, dst / "weights" / kind, ignore=shutil.ignore_patterns("original", "*.md"))
     return dst
 
 
@@ -79,7 +79,6 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Built:
     # (the build shares the host's network). A fixed port: the mirror's URL is a build argument, part of the layer cache key.
     with WeightsMirror(index_upstream_bytes(SHARED / "weights"), port=MIRROR_PORT) as mirror:
         done = podman("build", "--format", "docker", "--isolation", "chroot", "--network", "host",
-                      "--build-arg", f"TORCH_INDEX_URL={TORCH_INDEX_URL}", "--build-arg", f"RUNTIME={RUNTIME}",
                       "--build-arg", f"ANIMEGAN_WEIGHTS_MIRROR={mirror.url}", "-t", IMAGE, str(context),
                       timeout=3600, check=False)
     seconds = time.monotonic() - start

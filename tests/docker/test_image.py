@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from PIL import Image
 
 from animegan import Engine, StylizeOptions
 from tests.conftest import make_settings, psnr
-from tests.docker.conftest import LOGS, RUNTIME, Built, Container, podman
+from tests.docker.conftest import LOGS, Built, Container, podman
 
 pytestmark = pytest.mark.timeout(3600)
 
@@ -36,16 +37,17 @@ def in_image(image: str, code: str) -> str:
     return done.stdout.strip()
 
 
-def test_the_image_is_small_and_carries_no_gpu_libraries(built_image: Built) -> None:
-    record(runtime=RUNTIME, build_seconds=round(built_image.seconds, 1), image_bytes=built_image.size_bytes,
+def test_the_image_is_small_and_carries_no_gpu_libraries_and_no_torch(built_image: Built) -> None:
+    record(build_seconds=round(built_image.seconds, 1), image_bytes=built_image.size_bytes,
            image_gb=round(built_image.size_bytes / 1e9, 2))
-    assert built_image.size_bytes < 2e9, f"image is {built_image.size_bytes / 1e9:.2f} GB"
+    assert built_image.size_bytes <= 1.3e9, f"image is {built_image.size_bytes / 1e9:.2f} GB"
     packages = json.loads(in_image(built_image.image, "import json, importlib.metadata as m; "
                                    "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))"))
     assert not [p for p in packages if p.startswith(("nvidia", "triton"))], "GPU libraries in the image"
     assert "opencv-python-headless" in packages and "opencv-python" not in packages
     assert not {"pytest", "playwright", "ruff", "psutil"} & set(packages), "test tools in the image"
-    assert ("torch" in packages) is (RUNTIME == "full")
+    assert not {"torch", "torchvision", "basicsr-fixed", "realesrgan", "facexlib", "onnx"} & set(packages), packages
+    assert {"onnxruntime", "openvino"} <= set(packages)
 
 
 def test_the_build_log_is_one_line_per_model(built_image: Built) -> None:
@@ -56,6 +58,8 @@ def test_the_build_log_is_one_line_per_model(built_image: Built) -> None:
     assert any("weights verified; 12 style previews ready" in line for line in lines), log[-3000:]
     assert len(lines) < 40, "\n".join(lines)
     assert not [line for line in lines if line.startswith("ERROR")], "\n".join(lines)
+    # the one upscaler whose weights nobody bundled: reported and left out, never a failed build
+    assert any(line.startswith("WARNING realesrgan_x2plus") and "left out" in line for line in lines), "\n".join(lines)
 
 
 def test_hardened_run_serves_a_real_stylize(hardened: Container, photos: Path, tmp_path: Path) -> None:
@@ -108,27 +112,42 @@ def _local_png(engine: Engine, path: Path, tmp: Path) -> Path:
     return out
 
 
-def test_prebuilt_models_are_used_as_the_recorded_policy_says(hardened: Container) -> None:
-    """Every derived model was built into the image: loading a style writes nothing and picks what int8_speed.json says."""
-    code = ("import json; from animegan import Engine; e = Engine(); "
-            "print(json.dumps({s: e.stylizer(s).backend.name for s in ('hayao', 'shinkai', 'hayao_v3', 'cute', 'paprika')}))")
-    chosen = json.loads(podman("exec", hardened.name, "python", "-c", code).stdout.strip().splitlines()[-1])
-    assert chosen == {"hayao": "onnx-int8", "shinkai": "onnx-int8", "hayao_v3": "onnx-int8", "cute": "onnx",
-                      "paprika": "onnx"}, chosen
+def test_every_model_is_prebuilt_and_measured_on_this_cpu_at_first_use(hardened: Container) -> None:
+    """Every derived model was built into the image (its cache is read-only); the backends are measured on the
+    container's CPU at first use, into /tmp, and the choice is what that measurement says."""
+    code = ("import json, time; from animegan import Engine; e = Engine(); t = time.monotonic(); "
+            "chosen = {s: e.stylizer(s).backend.name for s in ('hayao', 'shinkai', 'hayao_v3', 'cute', 'paprika')}; "
+            "print(json.dumps({'chosen': chosen, 'seconds': time.monotonic() - t}))")
+    done = json.loads(podman("exec", hardened.name, "python", "-c", code, timeout=300).stdout.strip().splitlines()[-1])
+    table = json.loads(podman("exec", hardened.name, "python", "-m", "animegan", "backends", "--json", timeout=600).stdout)
+    record(first_use_measurement_5_styles_s=round(done["seconds"], 1))
+    for style, backend in done["chosen"].items():
+        rows = [r for r in table if r["model"] == style]
+        (chosen,) = [r for r in rows if r["chosen"]]
+        assert chosen["backend"] == backend and chosen["passed"], (style, rows)
+        assert chosen["seconds"] == min(r["seconds"] for r in rows if r["passed"] and r["seconds"] is not None)
+    listing = podman("exec", hardened.name, "ls", "/tmp/animegan/measured").stdout.split()
+    assert len(listing) == 1 and listing[0].startswith("backends-"), listing
 
 
-def test_upscaling_is_there_exactly_when_torch_is(hardened: Container, photos: Path) -> None:
+def test_faces_upscaling_and_private_mode_are_all_there(hardened: Container, photos: Path) -> None:
     from gradio_client import Client, handle_file
-    from gradio_client.exceptions import AppError
 
     client = Client(hardened.url, verbose=False)
-    args = (handle_file(str(photos / "landscape_beach_small_256.jpg")), "cute")
-    if RUNTIME == "full":
-        (_, _), png, _ = client.predict(*args, face="off", upscale=2, max_side=256, api_name="/stylize")
-        assert Image.open(png).size[0] == 2 * Image.open(photos / "landscape_beach_small_256.jpg").size[0]
-    else:
-        with pytest.raises(AppError, match="upscaling is unavailable: Python packages not installed: torch"):
-            client.predict(*args, face="off", upscale=2, max_side=256, api_name="/stylize")
+    src = photos / "portrait_obama_official.jpg"
+    (_, _), png, status = client.predict(handle_file(str(src)), "hayao", face="auto", upscale=2, max_side=256,
+                                         api_name="/stylize")
+    with Image.open(src) as im:
+        assert Image.open(png).size == (2 * im.size[0], 2 * im.size[1]), status
+    for upscaler in ("general_x4v3", "x4plus_anime_6b"):
+        (_, _), png, _ = client.predict(handle_file(str(photos / "landscape_beach_small_256.jpg")), "cute", face="off",
+                                        upscale=3, max_side=256, upscaler=upscaler, api_name="/stylize")
+        with Image.open(photos / "landscape_beach_small_256.jpg") as im:
+            assert Image.open(png).size == (3 * im.size[0], 3 * im.size[1]), upscaler
+    with urllib.request.urlopen(hardened.url + "local/styles.json", timeout=10) as r:
+        local = json.loads(r.read())
+    assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert local["runtime"] is True and any(s["local"] for s in local["styles"]), local
 
 
 PODMAN_OWN = {"/etc", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/run",
