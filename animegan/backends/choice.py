@@ -132,9 +132,9 @@ def _write(folder: Path, threads: int, key: str, choice: Choice) -> bool:
 
 
 def key_of(source_sha256: str, candidates: list[Candidate], variant: str = "") -> str:
-    """The cache key: the model's bytes, how it is run (``variant``) and the candidate set (a new INT8 build is a new
-    set, measured again)."""
-    return f"{source_sha256[:16]}{variant}:{'+'.join(c.backend for c in candidates)}"
+    """The cache key: the model's bytes, how it is run (``variant``) and the candidates with their precisions (a new INT8
+    build, or ``ANIMEGAN_PRECISION=fp32``, is a new set, measured again)."""
+    return f"{source_sha256[:16]}{variant}:{'+'.join(f'{c.backend}@{c.precision}' for c in candidates)}"
 
 
 def choose(folder: Path, threads: int, model: str, source_sha256: str, candidates: list[Candidate], feeds: MakeFeeds,

@@ -115,3 +115,12 @@ def test_cpu_signature_names_the_vector_flags(tmp_path: Path) -> None:
     assert cpu.vector_flags(zen4) == ["avx2", "avx512_bf16", "avx512f", "fma", "sse4_2"]
     assert cpu.signature(2, zen3) != cpu.signature(2, zen4) != cpu.signature(1, zen4)
     assert cpu.signature(2, zen3) == cpu.signature(2, zen3)
+
+
+def test_another_precision_is_another_measurement(tmp_path: Path, model: Path) -> None:
+    """``ANIMEGAN_PRECISION=fp32`` must not reuse the choice measured with bf16 candidates."""
+    bf16 = [candidates(model)[0], Candidate("openvino", "bf16", lambda: open_graph(model, "openvino", 2, "bf16"))]
+    first, _ = choose(tmp_path, 2, "m", "78" * 32, bf16, lambda _: FEEDS, nhwc_quality)
+    second, loaded = choose(tmp_path, 2, "m", "78" * 32, candidates(model), lambda _: FEEDS, nhwc_quality)
+    assert first is not None and second is not None and loaded is not None, "measured again"
+    assert {t.precision for t in second.trials} == {"fp32"} and len(cached_choices(tmp_path, 2)) == 2
