@@ -328,8 +328,8 @@ def option_controls(engine: Engine) -> tuple[gr.Radio, gr.Radio, gr.Slider, gr.C
                              info="Longest side the model sees; smaller is faster. The result keeps your photo's size.")
         full_res = gr.Checkbox(False, label="Full resolution", info="Every pixel, in tiles (slower)", scale=1, min_width=140)
     with gr.Accordion("Advanced", open=False):
-        backend = gr.Dropdown(list(BACKEND_NAMES), value="auto", label="Inference backend",
-                              **control_state(backends or Feature(True), "auto picks the right runtime for each model"))
+        backend = gr.Dropdown(list(BACKEND_NAMES), value="auto", label="Inference backend", **control_state(
+            backends or Feature(True), "auto: the fastest that passes the quality guard, measured on this CPU"))
         models = [u for u in engine.upscalers.statuses() if u.available]
         default = DEFAULT_UPSCALER if any(u.spec.id == DEFAULT_UPSCALER for u in models) else None
         upscaler = gr.Dropdown([(f"{u.spec.label} ({u.spec.cost})", u.spec.id) for u in models], value=default,

@@ -99,7 +99,7 @@ def test_upscalers_and_the_face_detector_run_in_the_measured_runtime(engine: Eng
 
     path = up.networks.get(2).path
     reference = open_graph(path, "onnxruntime", 2)
-    for _, rgb in every_photo[:6]:
+    for _, rgb in every_photo:  # a 64² crop of each: the upscaler's output is 4× that
         x = np.ascontiguousarray(rgb[:64, :64].transpose(2, 0, 1)[None])
         (want,), (got,) = reference({"x": x}), up.networks.get(2)({"x": x})
         assert psnr(np.clip(want, 0, 1), np.clip(got, 0, 1)) >= BF16_PSNR
