@@ -162,22 +162,13 @@ def _same_detections(reference: list[list[npt.NDArray[np.float32]]],
             "passed": score_err <= DETECTOR_SCORE_ERR and box_err <= 0.05}
 
 
-def detector_graph(path: Path, sha256: str, settings: Settings, measure: bool = True) -> Graph:
+def detector_graph(path: Path, sha256: str, settings: Settings) -> Graph:
     """The detector's ONNX file in the runtime measured fastest on this CPU (onnxruntime fp32 or OpenVINO)."""
-    from .backends import choice, openvino_precision
+    from .backends import measured_graph
     from .backends.derived import calibration_images
-    from .backends.graphs import open_graph
 
-    threads, precision = settings.threads, openvino_precision(settings)
-    candidates = [choice.Candidate("onnx", "fp32", lambda: open_graph(path, "onnxruntime", threads)),
-                  choice.Candidate("openvino", precision, lambda: open_graph(path, "openvino", threads, precision))]
-    decided, graph = choice.choose(settings.measure_dir or settings.model_cache_dir, threads, path.name, sha256, candidates,
-                                   lambda _: [{"input0": detector_input(img)} for img in calibration_images(320)],
-                                   _same_detections, measure=measure)
-    if graph is not None:
-        return graph
-    name = decided.chosen if decided is not None else "onnx"
-    return next(c for c in candidates if c.backend == name).open()
+    return measured_graph(path, sha256, path.name, settings,
+                          lambda _: [{"input0": detector_input(img)} for img in calibration_images(320)], _same_detections)
 
 
 def _torch_network(path: Path, threads: int) -> Network:

@@ -33,7 +33,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .backends import Precision, Runtime
 from .errors import AnimeGANError, BackendUnavailableError, InvalidOptionError, WeightsError
 from .imageio import Picture
 from .progress import Progress, no_progress
@@ -297,29 +296,15 @@ class Networks:
             return self._nets[scale]
 
     def _load(self, scale: int) -> Graph:
-        from .backends import choice, derived, openvino_precision
+        from .backends import derived, measured_graph
         from .backends.graphs import open_graph
 
-        settings, threads = self.settings, self.settings.threads
         found = self._built(scale)
-
-        def candidate(name: str, runtime: Runtime, precision: Precision) -> choice.Candidate:
-            fallback = candidate(name, runtime, "fp32") if precision == "bf16" else None
-            return choice.Candidate(name, precision, lambda: open_graph(found.path, runtime, threads, precision), fallback)
-
         if not self.measured:
-            return open_graph(found.path, "onnxruntime", threads)
-        candidates = [candidate("onnx", "onnxruntime", "fp32"), candidate("openvino", "openvino", openvino_precision(settings))]
+            return open_graph(found.path, "onnxruntime", self.settings.threads)
         feeds = [{"x": np.ascontiguousarray(img.transpose(2, 0, 1)[None])} for img in derived.calibration_images(PROBE_SIDE)]
-        decided, graph = choice.choose(settings.measure_dir or settings.model_cache_dir, threads,
-                                       f"{self.spec.id} ×{scale}", str(found.record["sha256"]), candidates,
-                                       lambda _: feeds, _same_images)
-        if graph is not None:
-            return graph
-        assert decided is not None
-        precision = decided.precision(decided.chosen) or "fp32"
-        runtime: Runtime = "openvino" if decided.chosen == "openvino" else "onnxruntime"
-        return open_graph(found.path, runtime, threads, precision)  # type: ignore[arg-type]  (a Precision, recorded)
+        return measured_graph(found.path, str(found.record["sha256"]), f"{self.spec.id} ×{scale}", self.settings,
+                              lambda _: feeds, _same_images)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ..settings import Settings
 from ..weights import WeightEntry
 
 if TYPE_CHECKING:
-    from .choice import Choice
+    from .choice import Candidate, Choice, Compare, MakeFeeds
     from .derived import Derived
     from .graphs import Graph
 
@@ -276,13 +276,42 @@ def _style_backend(name: BackendName, precision: Precision, model: StyleModel, s
                                   name=name)
 
 
+def runtime_candidate(name: BackendName, path: Path, precision: Precision, threads: int,
+                      fp32_tail: str | None = None) -> Candidate:
+    """The measured choice's candidate ``name`` (its runtime from the name) running ``path`` at ``precision``; a bf16
+    candidate falls back to fp32 if it fails the guard."""
+    from . import choice
+    from .graphs import open_graph
+
+    fallback = runtime_candidate(name, path, "fp32", threads, fp32_tail) if precision == "bf16" else None
+    return choice.Candidate(name, precision, lambda: open_graph(path, _runtime(name), threads, precision, fp32_tail), fallback)
+
+
+def measured_graph(path: Path, source_sha256: str, model: str, settings: Settings, feeds: MakeFeeds,
+                   compare: Compare) -> Graph:
+    """One ONNX file (an upscaler, the face detector) in the runtime measured fastest on this CPU among onnxruntime
+    fp32 and OpenVINO at this CPU's precision (see :func:`.choice.choose`), loaded."""
+    from . import choice
+    from .graphs import open_graph
+
+    threads = settings.threads
+    found = [runtime_candidate("onnx", path, "fp32", threads),
+             runtime_candidate("openvino", path, openvino_precision(settings), threads)]
+    decided, graph = choice.choose(settings.measure_dir or settings.model_cache_dir, threads, model, source_sha256, found,
+                                   feeds, compare)
+    if graph is not None:
+        return graph
+    assert decided is not None
+    precision = decided.precision(decided.chosen) or "fp32"
+    return open_graph(path, _runtime(decided.chosen), threads, precision)  # type: ignore[arg-type]  (a Precision, recorded)
+
+
 def style_choice(model: StyleModel, settings: Settings, measure: bool = True,
                  build_int8: bool = False) -> tuple[Choice | None, Graph | None]:
     """The measured backend choice of a style on this CPU (see :func:`.choice.choose`): cached, or measured now when
     ``measure``. The candidates are onnxruntime fp32 (the reference), OpenVINO at this CPU's precision, and, when
     its INT8 model is built (``build_int8`` builds it), INT8 in both runtimes."""
     from . import choice, derived
-    from .graphs import open_graph
 
     entry, threads = model.entry, settings.threads
     fp32 = onnx_graph(model.path, entry, settings)
@@ -292,11 +321,9 @@ def style_choice(model: StyleModel, settings: Settings, measure: bool = True,
         if int8.record.get("passed"):
             names += ["onnx-int8", "openvino-int8"]
 
-    def candidate(name: BackendName, precision: Precision) -> choice.Candidate:
+    def candidate(name: BackendName, precision: Precision) -> Candidate:
         path = _int8(model, settings).path if precision == "int8" else fp32.path
-        fallback = candidate(name, "fp32") if precision == "bf16" else None
-        return choice.Candidate(name, precision, lambda: open_graph(path, _runtime(name), threads, precision, model.fp32_tail),
-                                fallback)
+        return runtime_candidate(name, path, precision, threads, model.fp32_tail)
 
     def feeds(reference: Graph) -> list[dict[str, FloatArray]]:
         name = fp32.input_name or model.input_name or reference.input_names[0]

@@ -14,7 +14,17 @@ import pytest
 from PIL import Image
 
 from animegan import Engine, InvalidOptionError, StylizeOptions, decode, encode
-from animegan.faces import DETECTOR_WEIGHTS, FaceDetector, alignment, detect_faces, face_mask, face_plan, pasted_mask
+from animegan.backends.graphs import open_graph
+from animegan.faces import (
+    DETECTOR_WEIGHTS,
+    DETECTOR_WEIGHTS_ONNX,
+    FaceDetector,
+    alignment,
+    detect_faces,
+    face_mask,
+    face_plan,
+    pasted_mask,
+)
 from animegan.resample import fit_within, resize
 from animegan.styles import STYLES
 
@@ -76,8 +86,11 @@ def test_both_detector_copies_agree_and_facexlib_never_downloads(engine: Engine,
     torch_detector = FaceDetector.load(pth.path, pth.entry.sha256, engine.settings)
     assert "facexlib" in torch_detector.name
     photo = _photo(photos, "group_dinner_6_faces.jpg")
-    a, b = engine.face_detector().detect(photo, 0.9), torch_detector.detect(photo, 0.9)
-    assert len(a) == len(b) == 6
+    # the two copies of the weights, both in fp32 (the measured runtime may be bf16: its own guard holds it to fp32)
+    onnx_graph = open_graph(engine.weights.resolve(DETECTOR_WEIGHTS_ONNX), "onnxruntime", 2)
+    onnx_detector = FaceDetector(lambda x: tuple(onnx_graph({"input0": x})), "onnxruntime fp32")
+    a, b = onnx_detector.detect(photo, 0.9), torch_detector.detect(photo, 0.9)
+    assert len(a) == len(b) == len(engine.face_detector().detect(photo, 0.9)) == 6
     assert np.abs(a.boxes - b.boxes).max() < 0.05 and np.abs(a.landmarks - b.landmarks).max() < 0.05
 
 
