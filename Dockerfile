@@ -67,6 +67,7 @@ COPY browser_runtime/static/ browser_runtime/static/
 COPY --from=build /app/browser_runtime/vendor/ browser_runtime/vendor/
 COPY examples/ examples/
 COPY app.py ./
+COPY webui/ webui/
 COPY --from=build /app/weights/ weights/
 COPY --from=build /app/models/ models/
 COPY --from=build /app/previews/ previews/

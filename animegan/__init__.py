@@ -10,6 +10,7 @@ Importing this package does no I/O and does not import torch; models load on fir
 
 from __future__ import annotations
 
+from .availability import Availability
 from .backends import BACKEND_NAMES, cancel_model_runs
 from .batch import BatchInput, BatchResult, ItemResult, expand_uploads, run_batch
 from .cache import ResultCache, Scratch
@@ -27,11 +28,13 @@ from .errors import (
     WeightsError,
     WeightsMissingError,
 )
-from .imageio import SUPPORTED_FORMATS, Picture, decode, encode, to_pil
-from .jobs import JobResult, comparison_pair, queue_limit, stylize_job
+from .files import FileResult
+from .imageio import SUPPORTED_FORMATS, Face, Picture, decode, encode, to_pil
+from .jobs import JobResult, comparison_pair, preview_photo, queue_limit, stylize_job
 from .live import FAST_STYLE, LIVE_SIDES, LiveSession, LiveStats
-from .pipeline import FACE_MODES, UPSCALES, Engine, Feature, OnnxModel, StyleStatus, StylizeOptions
+from .pipeline import FACE_MODES, UPSCALES, Engine, OnnxModel, StylizeOptions
 from .previews import style_previews
+from .service import LocalService, Service
 from .settings import Settings, get_settings
 from .styles import STYLES, SizeRule, StyleSpec
 from .upscale import DEFAULT_UPSCALER, UPSCALERS, UpscalerSpec
@@ -52,11 +55,13 @@ __all__ = [
     "UPSCALES",
     "VIDEO_SUFFIXES",
     "AnimeGANError",
+    "Availability",
     "BackendUnavailableError",
     "BatchInput",
     "BatchResult",
     "Engine",
-    "Feature",
+    "Face",
+    "FileResult",
     "ImageTooLargeError",
     "InvalidOptionError",
     "ItemResult",
@@ -64,14 +69,15 @@ __all__ = [
     "JobResult",
     "LiveSession",
     "LiveStats",
+    "LocalService",
     "OnnxModel",
     "Picture",
     "ResultCache",
     "Scratch",
+    "Service",
     "Settings",
     "SizeRule",
     "StyleSpec",
-    "StyleStatus",
     "StylizeOptions",
     "UnknownStyleError",
     "UnsupportedImageError",
@@ -93,6 +99,7 @@ __all__ = [
     "expand_uploads",
     "get_settings",
     "install_help",
+    "preview_photo",
     "probe_video",
     "queue_limit",
     "run_batch",

@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from .cache import ResultCache
 from .errors import AnimeGANError, ImageTooLargeError
 from .jobs import stylize_job
-from .pipeline import Engine, StylizeOptions
+from .pipeline import StylizeOptions
 from .progress import Progress, no_progress, scaled
+from .service import Service
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: 
 
 
 def run_batch(
-    engine: Engine,
+    service: Service,
     cache: ResultCache,
     inputs: Sequence[BatchInput],
     options: StylizeOptions,
@@ -165,7 +166,7 @@ def run_batch(
         step = scaled(progress, i / n, (i + 1) / n)
         step(0.0, f"{i + 1}/{len(inputs)}: {item.name}")
         try:
-            job = stylize_job(engine, cache, item.data, item.name, options, out_dir, step, taken)
+            job = stylize_job(service, cache, item.data, item.name, options, out_dir, step, taken)
         except AnimeGANError as err:
             results.append(ItemResult(item.name, False, str(err)))
             continue

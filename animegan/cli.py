@@ -10,17 +10,15 @@ import argparse
 import glob
 import json
 import logging
-import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
 from .backends import BACKEND_NAMES
-from .errors import AnimeGANError, UnknownStyleError, WeightsError
-from .imageio import Source, encode, format_for
+from .errors import AnimeGANError, InvalidOptionError, UnknownStyleError, WeightsError
+from .files import FileResult, is_complete, load_models, save_output, stylize_file_to
 from .naming import safe_stem, unique_name
 from .pipeline import FACE_MODES, UPSCALES, Engine, StylizeOptions
 from .settings import get_settings
@@ -31,8 +29,7 @@ from .weights import WeightStore
 log = logging.getLogger("animegan")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WEIGHTS, EXIT_NO_INPUT = 0, 1, 2, 3, 4
-Row = dict[str, Any]
-"""One input's line of the ``--json`` report."""
+ALL_STYLES = "all"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".tga", ".ico", ".mpo"}
 
 
@@ -60,10 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
     st.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
                     help="output file (one input) or directory (several inputs; created if needed)")
-    st.add_argument("-s", "--style", required=True, metavar="ID", help=f"style id: {', '.join(STYLES.ids())}")
+    st.add_argument("-s", "--style", required=True, metavar="ID",
+                    help=f"style id: {', '.join(STYLES.ids())}, or {ALL_STYLES} (every available style, fastest first, "
+                         "into the directory OUT)")
+    own_sides = ", ".join(f"{s.id} {s.default_side}" for s in STYLES if s.default_side) or "none"
     size = st.add_mutually_exclusive_group()
-    size.add_argument("--max-side", type=int, default=settings.max_side, metavar="N",
-                      help=f"process at most N px on the longer side, result resized back (default {settings.max_side})")
+    size.add_argument("--max-side", type=int, metavar="N",
+                      help="process at most N px on the longer side, result resized back (default: the style's own "
+                           f"size where it has one ({own_sides}), else {settings.max_side})")
     size.add_argument("--full-res", action="store_true", help="process at full resolution, in tiles (slower)")
     st.add_argument("--face", choices=FACE_MODES, default="auto",
                     help="face-aware stylization: auto = when faces are found (default auto)")
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"upscaler model for --upscale: {', '.join(UPSCALERS.ids())} (default {DEFAULT_UPSCALER})")
     st.add_argument("--match-brightness", action="store_true", help="match the output's brightness to the photo")
     st.add_argument("--strength", type=float, default=1.0, metavar="F", help="blend with the photo: 0 = photo, 1 = full style")
+    st.add_argument("--keep-colors", action="store_true",
+                    help="keep the photo's colours: the style's light and lines, the photo's hue and saturation")
     st.add_argument("--format", choices=("png", "jpg", "webp"), help="output format for directory outputs (default png)")
     st.add_argument("--json", action="store_true", help="print one JSON document with a result object per input")
     add_ray_option(st, "run on a Ray cluster: 'auto', 'local' (a throw-away local cluster) or HOST:PORT; "
@@ -100,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_video_parser(sub: argparse._SubParsersAction, default_side: int) -> None:  # type: ignore[type-arg]
+def add_video_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_side: int) -> None:
     v = sub.add_parser("video", help="stylize a video file (keeps fps, frame count, size and audio)")
     v.add_argument("input", type=Path, metavar="IN", help="video file (MP4, MOV, MKV, WebM, ...)")
     v.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output video: .mp4 .m4v .mov .mkv or .webm")
@@ -156,7 +159,7 @@ def show_catalogue(rows: Sequence[Any], as_json: bool, record: Callable[[Any], d
     """Print styles or upscalers: a JSON list of records, or one line each with why an entry is unavailable."""
     if as_json:
         print(json.dumps([{**record(r), "available": r.available, "license": r.license,
-                           "weights": r.spec.weights, "reason": r.reason or None} for r in rows], indent=2))
+                           "weights": r.item.weights, "reason": r.reason or None} for r in rows], indent=2))
         return EXIT_OK
     for r in rows:
         text = line(r)
@@ -169,17 +172,18 @@ def show_catalogue(rows: Sequence[Any], as_json: bool, record: Callable[[Any], d
 def cmd_styles(args: argparse.Namespace) -> int:
     return show_catalogue(
         Engine().styles(), args.json,
-        lambda r: {"id": r.spec.id, "name": r.spec.label, "description": r.spec.description, "family": r.spec.family},
-        lambda r: f"{r.spec.id:<11} {r.spec.label:<20} {r.spec.description}",
+        lambda r: {"id": r.item.id, "name": r.item.label, "description": r.item.description, "family": r.item.family,
+                   "cost": r.item.cost},
+        lambda r: f"{r.item.id:<11} {r.item.label:<20} {r.item.description}",
     )
 
 
 def cmd_upscalers(args: argparse.Namespace) -> int:
     return show_catalogue(
         Engine().upscalers.statuses(), args.json,
-        lambda r: {"id": r.spec.id, "name": r.spec.label, "description": r.spec.description, "cost": r.spec.cost,
-                   "scale": r.spec.scale, "default": r.spec.id == DEFAULT_UPSCALER},
-        lambda r: f"{r.spec.id:<16} {r.spec.cost:<7} {r.spec.description}",
+        lambda r: {"id": r.item.id, "name": r.item.label, "description": r.item.description, "cost": r.item.cost,
+                   "scale": r.item.scale, "default": r.item.id == DEFAULT_UPSCALER},
+        lambda r: f"{r.item.id:<16} {r.item.cost:<7} {r.item.description}",
     )
 
 
@@ -188,22 +192,22 @@ def cmd_weights(args: argparse.Namespace) -> int:
     if args.sources:
         from .install import sources_table
 
-        rows = sources_table(store)
+        sources = sources_table(store)
         if args.json:
-            print(json.dumps(rows, indent=2))
-        for r in [] if args.json else rows:
+            print(json.dumps(sources, indent=2))
+        for r in [] if args.json else sources:
             print(f"{r['id']:<28} {r['origin']:<12} {r['url']}" + (f"  ({r['convert']})" if r["convert"] else ""))
         return EXIT_OK
     if args.download:
         return install_weights(store, args.download, args.json)
     rows = store.status_all()
     if args.json:
-        print(json.dumps([{"id": s.entry.id, "file": s.entry.file, "kind": s.entry.kind, "state": s.state,
-                           "path": str(s.path) if s.path else None, "message": s.message,
-                           "license": s.entry.license} for s in rows], indent=2))
+        print(json.dumps([{"id": s.item.id, "file": s.item.file, "kind": s.item.kind, "state": s.state,
+                           "path": str(s.path) if s.path else None, "message": s.reason or f"ok: {s.path}",
+                           "license": s.license} for s in rows], indent=2))
     else:
         for s in rows:
-            print(f"{s.state:<8} {s.entry.kind:<8} {s.entry.id:<28} {s.message if s.state != 'ok' else s.path}")
+            print(f"{s.state:<8} {s.item.kind:<8} {s.item.id:<28} {s.reason or s.path}")
     return EXIT_OK
 
 
@@ -299,78 +303,43 @@ def plan_outputs(inputs: list[Path], output: Path, style: str, fmt: str | None) 
     return [output / unique_name(f"{safe_stem(p.name)}_{style}", ext, taken) for p in inputs]
 
 
+def processing_side(style: str, max_side: int | None) -> int:
+    """``--max-side`` when given, else the style's own processing size, else the process default (ANIMEGAN_MAX_SIDE)."""
+    return max_side if max_side is not None else STYLES.get(style).default_side or get_settings().max_side
+
+
 def stylize_options(args: argparse.Namespace) -> StylizeOptions:
     """The checked StylizeOptions of a ``stylize`` command line."""
     return StylizeOptions(
-        style=args.style, max_side=None if args.full_res else args.max_side, face=args.face, upscale=args.upscale,
+        style=args.style, max_side=None if args.full_res else processing_side(args.style, args.max_side),
+        face=args.face, upscale=args.upscale,
         upscaler=args.upscaler, match_brightness=args.match_brightness, strength=args.strength,
-        face_strength=args.face_strength, backend=args.backend,
+        face_strength=args.face_strength, backend=args.backend, keep_colors=args.keep_colors,
     )
 
 
-def load_models(engine: Engine, options: StylizeOptions) -> None:
-    """Load (and verify) what ``options`` needs once, before any file. Raises WeightsError."""
-    engine.stylizer(options.style, options.backend)
-    if options.upscale > 1:
-        engine.upscalers.get(options.upscaler, measured=options.backend != "onnx")
-
-
-def stylize_one(engine: Engine, source: Source, label: str, dst: Path, options: StylizeOptions) -> tuple[bytes | None, Row]:
-    """One input of ``stylize``: its encoded result for ``dst`` (None when it failed) and its report row.
-
-    ``source`` is the input's path or bytes and ``label`` its name in the report. Engine errors
-    (unreadable or unsupported image, too large...) go into the row's ``error``; anything else is a bug
-    and propagates. The same function runs in-process and on a Ray cluster.
-    """
-    start = time.perf_counter()
-    row: Row = {"input": label, "output": None, "style": options.style, "width": None, "height": None,
-                "seconds": None, "error": None}
-    data = None
-    try:
-        picture = engine.stylize_file(source, options)
-        data = encode(picture, format_for(dst))
-        row.update(output=str(dst), width=picture.output_size[0], height=picture.output_size[1],
-                   faces=[{"box": list(f.box), "score": f.score} for f in picture.faces])  # type: ignore[attr-defined]
-    except AnimeGANError as err:
-        row["error"] = str(err)
-    row["seconds"] = round(time.perf_counter() - start, 3)
-    return data, row
-
-
-def save_output(dst: Path, data: bytes, row: Row) -> None:
-    """Write a result under a temporary name, then rename it: ``dst`` exists only when complete.
-
-    A write failure goes into the row (``output`` None, ``error`` says why).
-    """
-    tmp = dst.with_name(f".{dst.name}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        row.update(output=None, error=f"cannot write {dst}: {err.strerror or err}")
-
-
-def finish_report(rows: Sequence[Row], as_json: bool, single: bool, out: TextIO | None = None) -> int:
+def finish_report(results: Sequence[FileResult], as_json: bool, single: bool, out: TextIO | None = None) -> int:
     """Print the report to ``out`` (stdout): a JSON list, or a line for one file; a failure count to stderr.
     Returns the exit code."""
     if as_json:
-        print(json.dumps(list(rows), indent=2), file=out or sys.stdout)
-    elif single and rows and rows[0]["error"] is None:
-        r = rows[0]
-        print(f"{r['input']} → {r['output']} ({r['width']}×{r['height']}, {r['seconds']} s)", file=out or sys.stdout)
-    failed = sum(r["error"] is not None for r in rows)
+        print(json.dumps([r.to_json() for r in results], indent=2), file=out or sys.stdout)
+    elif single and results and results[0].ok:
+        r = results[0]
+        print(f"{r.input} → {r.output} ({r.width}×{r.height}, {r.seconds} s)", file=out or sys.stdout)
+    failed = sum(not r.ok for r in results)
     if failed and not as_json:
-        print(f"{failed} of {len(rows)} inputs failed", file=sys.stderr)
+        print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
-def report_error(row: Row, as_json: bool) -> None:
-    if row["error"] is not None and not as_json:
-        print(f"error: {row['input']}: {row['error']}", file=sys.stderr)
+def report_error(result: FileResult, as_json: bool) -> None:
+    if not result.ok and not as_json:
+        print(f"error: {result.input}: {result.error}", file=sys.stderr)
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
+    if args.style == ALL_STYLES:
+        return stylize_every_style(args)
     options = stylize_options(args)
     inputs = expand_inputs(args.inputs)
     if not inputs:
@@ -379,23 +348,82 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     outputs = plan_outputs(inputs, args.output, options.style, args.format)
     outputs[0].parent.mkdir(parents=True, exist_ok=True)
     if args.ray:
-        from .cluster.batch import stylize_on_cluster
-
-        return stylize_on_cluster(args.ray, inputs, outputs, options, overwrite=args.overwrite, as_json=args.json)
+        return stylize_with_ray(args, inputs, outputs, options)
     engine = Engine()
     load_models(engine, options)
-    results = []
+    results = stylize_files(engine, list(zip(inputs, outputs, strict=True)), options, args.json)
+    return finish_report(results, args.json, len(inputs) == 1)
+
+
+def stylize_files(engine: Engine, work: list[tuple[Path, Path]], options: StylizeOptions, as_json: bool,
+                  each: bool = False) -> list[FileResult]:
+    """Stylize each ``(input, output)`` in this process, with a progress bar for several; ``each`` prints a line per
+    finished file."""
     from tqdm import tqdm
 
-    bar = tqdm(list(zip(inputs, outputs, strict=True)), unit="img", disable=len(inputs) < 2 or None, file=sys.stderr)
+    results = []
+    bar = tqdm(work, unit="img", disable=len(work) < 2 or as_json or None, file=sys.stderr)
     for src, dst in bar:
         bar.set_postfix_str(src.name[:30])
-        data, row = stylize_one(engine, src, str(src), dst, options)
+        data, result = stylize_file_to(engine, src, str(src), dst, options)
         if data is not None:
-            save_output(dst, data, row)
-        report_error(row, args.json)
-        results.append(row)
-    return finish_report(results, args.json, len(inputs) == 1)
+            result = save_output(dst, data, result)
+        report_error(result, as_json)
+        if each and result.ok and not as_json:
+            bar.write(f"{result.input} → {result.output} ({result.width}×{result.height}, {result.seconds} s)")
+        results.append(result)
+    return results
+
+
+def stylize_every_style(args: argparse.Namespace) -> int:
+    """``--style all``: every input in every available style, the fastest first, into the directory ``-o``."""
+    if args.ray:
+        raise InvalidOptionError("--style all runs in this process: leave out --ray")
+    if args.output.suffix and not args.output.is_dir():
+        raise InvalidOptionError(f"--style all writes one file per style: -o must be a directory, not {args.output}")
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        print(f"error: no input files match {' '.join(args.inputs)}", file=sys.stderr)
+        return EXIT_NO_INPUT
+    engine = Engine()
+    styles = engine.styles_fastest_first()
+    if not styles:
+        raise WeightsError("no style is available here; python -m animegan weights --download anime installs them")
+    args.output.mkdir(parents=True, exist_ok=True)
+    results = []
+    for spec in styles:
+        args.style = spec.id
+        options = stylize_options(args)
+        load_models(engine, options)
+        outputs = plan_outputs(inputs, args.output, spec.id, args.format or "png")
+        results += stylize_files(engine, list(zip(inputs, outputs, strict=True)), options, args.json, each=True)
+    return finish_report(results, args.json, single=False)
+
+
+def stylize_with_ray(args: argparse.Namespace, inputs: list[Path], outputs: list[Path], options: StylizeOptions) -> int:
+    """``stylize --ray``: the inputs whose output is complete are skipped (and counted) unless ``--overwrite``."""
+    from tqdm import tqdm
+
+    from .cluster.batch import stylize_on_cluster
+
+    results: dict[int, FileResult] = {}
+    work = []
+    for i, (src, dst) in enumerate(zip(inputs, outputs, strict=True)):
+        if not args.overwrite and is_complete(dst):
+            results[i] = FileResult(str(src), options.style, str(dst), seconds=0.0, skipped=True)
+        else:
+            work.append((i, src, dst))
+    report_to = keep_stdout_for_report()
+    stream = stylize_on_cluster(args.ray, work, options, get_settings())
+    if results:
+        print(f"skipping {len(results)} of {len(inputs)} inputs: their output is already complete "
+              "(--overwrite redoes them)", file=sys.stderr)
+    with tqdm(total=len(inputs), initial=len(results), unit="img", file=sys.stderr, disable=args.json or None) as bar:
+        for index, result in stream:
+            report_error(result, args.json)
+            results[index] = result
+            bar.update(1)
+    return finish_report([results[i] for i in sorted(results)], args.json, single=len(inputs) == 1, out=report_to)
 
 
 def keep_stdout_for_report() -> TextIO:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import WeightsError
+from .imageio import Face
 from .settings import Settings
 from .styles import StyleSpec
 
@@ -58,18 +59,6 @@ _VARIANCE = (0.1, 0.2)
 
 
 @dataclass(frozen=True)
-class Face:
-    """One detected face, in source-image pixels (see the module docstring)."""
-
-    box: tuple[float, float, float, float]
-    """x0, y0, x1, y1."""
-    score: float
-    """Detector confidence in [0, 1]."""
-    landmarks: tuple[tuple[float, float], ...] = ()
-    """Left eye, right eye, nose tip, left mouth corner, right mouth corner (x, y)."""
-
-
-@dataclass(frozen=True)
 class Detections:
     """Raw detector output in one image's pixels: N boxes (x0,y0,x1,y1), N scores, N×5×2 landmarks."""
 
@@ -85,8 +74,8 @@ class Detections:
 
     def scaled(self, sx: float, sy: float) -> Detections:
         """The same detections in a grid scaled by (sx, sy)."""
-        return Detections(self.boxes * np.float32([sx, sy, sx, sy]), self.scores,
-                          self.landmarks * np.float32([sx, sy]))
+        return Detections(self.boxes * np.array([sx, sy, sx, sy], np.float32), self.scores,
+                          self.landmarks * np.array([sx, sy], np.float32))
 
 
 # ---- detection ----------------------------------------------------------------------------------
@@ -130,9 +119,9 @@ class FaceDetector:
         loc, scores, landm = loc[keep], scores[keep], landm[keep]
         centre = priors[:, :2] + loc[:, :2] * _VARIANCE[0] * priors[:, 2:]
         size = priors[:, 2:] * np.exp(loc[:, 2:] * _VARIANCE[1])
-        boxes = np.concatenate([centre - size / 2, centre + size / 2], 1) * np.float32([w, h, w, h])
+        boxes = np.concatenate([centre - size / 2, centre + size / 2], 1) * np.array([w, h, w, h], np.float32)
         points = priors[:, None, :2] + landm.reshape(-1, 5, 2) * _VARIANCE[0] * priors[:, None, 2:]
-        points = points * np.float32([w, h])
+        points = points * np.array([w, h], np.float32)
         order = _nms(boxes, scores, nms)
         return Detections(boxes[order].astype(np.float32), scores[order].astype(np.float32),
                           points[order].astype(np.float32))
@@ -216,8 +205,9 @@ def detect_faces(detector: FaceDetector, photo: RGB, threshold: float, min_size:
     shrunk to ``detect_side`` on its longer side (faces that small are below any useful size anyway)."""
     h, w = photo.shape[:2]
     s = min(1.0, detect_side / max(h, w))
-    small = photo if s == 1.0 else cv2.resize(photo, (max(1, round(w * s)), max(1, round(h * s))),
-                                               interpolation=cv2.INTER_AREA)
+    # cv2 keeps the float32 dtype; its stubs type the result as any number array
+    small = photo if s == 1.0 else np.asarray(cv2.resize(photo, (max(1, round(w * s)), max(1, round(h * s))),
+                                                          interpolation=cv2.INTER_AREA), np.float32)
     found = detector.detect(small, threshold)
     if s != 1.0:
         found = found.scaled(w / small.shape[1], h / small.shape[0])
@@ -237,7 +227,7 @@ def to_source(found: Detections, processing: tuple[int, int], source: tuple[int,
     (ph, pw), (sw, sh) = processing, source
     src = found.scaled(sw / pw, sh / ph)
     return tuple(
-        Face(box=tuple(round(float(v), 1) for v in b),  # type: ignore[arg-type]
+        Face(box=(round(float(b[0]), 1), round(float(b[1]), 1), round(float(b[2]), 1), round(float(b[3]), 1)),
              score=round(float(sc), 4),
              landmarks=tuple((round(float(x), 1), round(float(y), 1)) for x, y in lm))
         for b, sc, lm in zip(src.boxes, src.scores, src.landmarks, strict=True)
@@ -276,10 +266,10 @@ def face_mask(crop: int, feather: float = 0.06) -> Mask:
     c = crop / 512.0
     cv2.ellipse(m, (round(256 * c), round(262 * c)), (round(168 * c), round(206 * c)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
     sigma = max(1.0, feather * crop)
-    m = cv2.GaussianBlur(m, (0, 0), sigma)
+    blurred = cv2.GaussianBlur(m, (0, 0), sigma)
     # force the border ring to 0 so the warped-back mask never shows the crop's square edge
     border = np.minimum.outer(*(2 * [np.minimum(np.arange(crop), np.arange(crop)[::-1])])).astype(np.float32)
-    return np.clip(m * np.clip(border / max(1.0, 2 * sigma), 0, 1), 0, 1).astype(np.float32)
+    return np.clip(blurred * np.clip(border / max(1.0, 2 * sigma), 0, 1), 0, 1).astype(np.float32)
 
 
 def warp_crop(image: RGB, matrix: Affine, crop: int) -> RGB:
@@ -348,13 +338,6 @@ def paste(background: RGB, face: RGB, mask: Mask, matrix: Affine, strength: floa
     region = background[y0:y1, x0:x1]
     region[:] = region * (1 - alpha) + np.clip(face_w, 0, 1) * alpha
     return background
-
-
-def pasted_mask(shape: tuple[int, int], mask: Mask, matrix: Affine) -> Mask:
-    """The soft mask of one face in image pixels (H×W), for tests and seam checks."""
-    inverse = cv2.invertAffineTransform(matrix)
-    return cv2.warpAffine(mask, inverse, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 # ---- the whole face pass ----------------------------------------------------------------------------

@@ -35,6 +35,18 @@ Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)
+class Face:
+    """One detected face, in source-image pixels."""
+
+    box: tuple[float, float, float, float]
+    """x0, y0, x1, y1."""
+    score: float
+    """Detector confidence in [0, 1]."""
+    landmarks: tuple[tuple[float, float], ...] = ()
+    """Left eye, right eye, nose tip, left mouth corner, right mouth corner (x, y)."""
+
+
+@dataclass(frozen=True)
 class Picture:
     """Pixels plus what the encoder needs to restore the source's kind of file.
 
@@ -53,7 +65,8 @@ class Picture:
     photo: RGB | None = None
     """The input pixels at processing size, kept for steps that look at the photo (faces)."""
     scale: int = 1
-    faces: tuple[object, ...] = field(default=())
+    faces: tuple[Face, ...] = field(default=())
+    """The faces the face pass found, in source pixels."""
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -170,13 +183,13 @@ def _orient(im: Image.Image) -> Image.Image:
 def _to_picture(im: Image.Image, fmt: str | None, icc: bytes | None) -> Picture:
     mode = im.mode
     size = im.size
-    alpha: np.ndarray | None = None
+    alpha: npt.NDArray[np.uint8] | None = None
     bit_depth = 8
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         grey = np.asarray(im, dtype=np.float64)
         grey = np.clip(grey, 0, 65535) / 65535.0
-        rgb = np.repeat(grey[..., None], 3, axis=2)
-        return Picture(rgb=rgb.astype(np.float32), mode="I;16", bit_depth=16, size=size, icc_profile=None, source_format=fmt)
+        grey_rgb = np.repeat(grey[..., None], 3, axis=2)
+        return Picture(rgb=grey_rgb.astype(np.float32), mode="I;16", bit_depth=16, size=size, icc_profile=None, source_format=fmt)
     if mode == "F":
         im, mode = im.convert("L"), "L"
     if mode == "P":
@@ -203,7 +216,7 @@ def _decode_png16(data: bytes, pic: Picture) -> Picture:
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or (arr.shape[1], arr.shape[0]) != pic.size:
         return pic  # EXIF-rotated or odd: keep Pillow's 8-bit reading
     rgb = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB).astype(np.float32) / 65535.0
-    alpha = arr[..., 3].copy() if arr.shape[2] == 4 else None
+    alpha = arr[..., 3].astype(np.uint16) if arr.shape[2] == 4 else None  # uint16 already: a copy, typed
     return replace(pic, rgb=rgb, alpha=alpha, bit_depth=16, mode="RGBA" if alpha is not None else "RGB")
 
 

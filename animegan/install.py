@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 Outcome = Literal["present", "installed", "failed"]
 
 
-class WeightsInstallError(WeightsError):
-    """A weight file could not be installed from any of its sources."""
-
-
 class _SourceFailed(Exception):
     """This source cannot give the file (HTTP error, bad bytes, timeout...): try the next one."""
 

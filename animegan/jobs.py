@@ -18,8 +18,9 @@ from PIL import Image
 from .cache import ResultCache, result_key
 from .imageio import decode, to_pil
 from .naming import safe_stem, unique_name
-from .pipeline import Engine, StylizeOptions
+from .pipeline import StylizeOptions
 from .progress import Progress, no_progress
+from .service import Service
 from .settings import Settings
 
 DISPLAY_MAX_SIDE = 2048
@@ -43,9 +44,9 @@ class JobResult:
     seconds: float
 
 
-def engine_salt(engine: Engine) -> str:
+def engine_salt(settings: Settings) -> str:
     """Part of every cache key: changes when the manifest (hence any weight file) changes."""
-    return hashlib.sha256(engine.settings.manifest.read_bytes()).hexdigest()
+    return hashlib.sha256(settings.manifest.read_bytes()).hexdigest()
 
 
 def output_name(name: str, style: str, taken: set[str] | None = None) -> str:
@@ -54,7 +55,7 @@ def output_name(name: str, style: str, taken: set[str] | None = None) -> str:
 
 
 def stylize_job(
-    engine: Engine,
+    service: Service,
     cache: ResultCache,
     data: bytes,
     name: str,
@@ -65,15 +66,15 @@ def stylize_job(
 ) -> JobResult:
     """Stylize image bytes (or fetch the identical earlier result) and write the PNG into ``out_dir``.
 
-    The PNG keeps the source's alpha, mode and bit depth. Raises what :meth:`Engine.stylize_file`
+    The PNG keeps the source's alpha, mode and bit depth. Raises what :meth:`Service.render`
     raises (UnsupportedImageError, ImageTooLargeError, WeightsError, InvalidOptionError).
     """
     start = time.perf_counter()
-    key = result_key(data, options, engine_salt(engine))
+    key = result_key(data, options, engine_salt(service.engine.settings))
     png = cache.get(key)
     cached = png is not None
     if png is None:
-        png = engine.render(data, options, "png", progress)
+        png = service.render(data, options, "png", progress)
         cache.put(key, png)
     progress(1.0, "done")
     out = out_dir / output_name(name, options.style, taken)
@@ -125,6 +126,19 @@ def comparison_pair(
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     lanczos = Image.Resampling.LANCZOS
     return _displayable(original).resize(size, lanczos), _displayable(result).resize(size, lanczos)
+
+
+def preview_photo(data: bytes, max_side: int, max_pixels: int) -> bytes:
+    """The photo as a PNG at most ``max_side`` px on its longer side (EXIF orientation applied, alpha kept): what a
+    preview stylizes, so that neither its model nor its encoder works at the photo's full size.
+
+    Raises UnsupportedImageError / ImageTooLargeError like :func:`animegan.imageio.decode`.
+    """
+    im = _displayable(to_pil(decode(data, max_pixels)))
+    im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
 
 
 def _displayable(im: Image.Image) -> Image.Image:

@@ -25,8 +25,8 @@ from .temporal import Stabilizer
 
 FAST_STYLE = "cute"
 """The fastest style (AnimeGANv3 tiny, ~50 ms at 256² on 2 cores): the live default."""
-LIVE_SIDES = (128, 192, 256, 320, 384, 512)
-"""Processing sizes the UI offers (longer side, pixels)."""
+LIVE_SIDES = (128, 192, 256, 320, 384, 448, 512)
+"""Live processing sizes offered, on the server and in the browser (longer side, pixels)."""
 LIVE_SMOOTHING = 0.5
 """Lighter than for video files: a live preview reacts to motion first."""
 FPS_WINDOW_S = 2.0

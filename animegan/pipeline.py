@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import grades
+from .availability import Availability
 from .backends import BACKEND_NAMES, BackendName, StyleModel, has_onnx_graph, onnx_graph, open_style_backend
+from .chroma import keep_colors
 from .errors import InvalidOptionError
 from .imageio import OutputFormat, Picture, Source, decode, encode
 from .progress import Progress, no_progress, scaled
@@ -30,24 +32,27 @@ from .weights import WeightStore
 
 if TYPE_CHECKING:
     from .faces import FaceDetector
-    from .video import VideoOptions, VideoResult
 
 log = logging.getLogger(__name__)
 
 FaceMode = Literal["auto", "on", "off"]
 FACE_MODES: tuple[FaceMode, ...] = ("auto", "on", "off")
 UPSCALES = (1, 2, 3, 4)
+STYLE_SIDE = 0
+"""``StylizeOptions.max_side``: the style's own processing size (:attr:`StyleSpec.default_side`), else DEFAULT_SIDE."""
+DEFAULT_SIDE = 1024
 
 
 @dataclass(frozen=True)
 class StylizeOptions:
     """One request's choices, checked when built (raises UnknownStyleError / InvalidOptionError).
 
-    ``max_side=None`` means full resolution: the image is stylized at its own size, in tiles.
+    ``max_side=None`` means full resolution: the image is stylized at its own size, in tiles; ``STYLE_SIDE`` (the
+    default) the style's own processing size where it has one (:attr:`StyleSpec.default_side`), else 1024.
     """
 
     style: str
-    max_side: int | None = 1024
+    max_side: int | None = STYLE_SIDE
     face: FaceMode = "off"
     """Library default off: video/live frames and other callers opt in; the CLI and app default to auto."""
     face_strength: float = 1.0
@@ -57,9 +62,14 @@ class StylizeOptions:
     backend: BackendName = "auto"
     match_brightness: bool = False
     strength: float = 1.0
+    keep_colors: bool = False
+    """The result's luminance from the style, its colours (Cb, Cr) from the photo; applied last, after faces and
+    upscaling."""
 
     def __post_init__(self) -> None:
-        STYLES.get(self.style)
+        spec = STYLES.get(self.style)
+        if self.max_side == STYLE_SIDE:
+            object.__setattr__(self, "max_side", spec.default_side or DEFAULT_SIDE)
         if self.max_side is not None and not 64 <= self.max_side <= 8192:
             raise InvalidOptionError(f"max_side={self.max_side} must be between 64 and 8192 (or None for full resolution)")
         if self.face not in FACE_MODES:
@@ -74,16 +84,6 @@ class StylizeOptions:
             raise InvalidOptionError(f"strength={self.strength} must be between 0 and 1")
         if not 0.0 <= self.face_strength <= 1.0:
             raise InvalidOptionError(f"face_strength={self.face_strength} must be between 0 and 1")
-
-
-@dataclass(frozen=True)
-class StyleStatus:
-    """A style as the UI and CLI list it: whether its weights verify, and why not."""
-
-    spec: StyleSpec
-    available: bool
-    reason: str
-    license: str
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,6 @@ class OnnxModel:
     layout: Literal["NHWC", "NCHW"]
 
 
-@dataclass(frozen=True)
-class Feature:
-    """Whether an optional capability (faces, upscaling...) can run here, and why not."""
-
-    available: bool
-    reason: str = ""
-
-
 Step = Callable[[Picture, StylizeOptions, Progress], Picture]
 
 
@@ -119,9 +111,6 @@ class Engine:
 
     Thread-safe: models load once (under a lock) and are shared by all callers.
     """
-
-    concurrency: int = 1
-    """How many jobs the app runs on this engine at once: one, as each local job already uses every core."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
@@ -133,14 +122,20 @@ class Engine:
 
     # ---- styles -------------------------------------------------------------------------------
 
-    def style_status(self, style_id: str) -> StyleStatus:
+    def style_status(self, style_id: str) -> Availability[StyleSpec]:
+        """Whether the style's weights verify here, and why not (no model is loaded)."""
         spec = STYLES.get(style_id)
         st = self.weights.status(spec.weights)
-        return StyleStatus(spec, st.state == "ok", "" if st.state == "ok" else st.message, st.entry.license)
+        return Availability(spec, st.state, st.reason, st.license, st.path)
 
-    def styles(self) -> list[StyleStatus]:
+    def styles(self) -> list[Availability[StyleSpec]]:
         """Every registered style, in registry order, with availability (no model is loaded)."""
         return [self.style_status(s.id) for s in STYLES]
+
+    def styles_fastest_first(self) -> list[StyleSpec]:
+        """The available styles, the fastest first (by cost class, then registry order)."""
+        order = {"fast": 0, "medium": 1, "slow": 2}
+        return sorted((s.item for s in self.styles() if s.available), key=lambda spec: order[spec.cost])
 
     def stylizer(self, style_id: str, backend: BackendName = "auto") -> Stylizer:
         """The cached Stylizer of a style. Raises WeightsError if its weights are missing or corrupt."""
@@ -174,23 +169,20 @@ class Engine:
             return OnnxModel(spec, graph.path, graph.sha256, graph.input_name, graph.output_name, "NHWC")
         return OnnxModel(spec, graph.path, graph.sha256, spec.input_name, spec.output_name, spec.layout)
 
-    def onnx_model_status(self, style_id: str) -> Feature:
+    def onnx_model_status(self, style_id: str) -> Availability[StyleSpec]:
         """Whether :meth:`onnx_model` can give this style's file (its weights verify and have an ONNX form),
         and why not; nothing is built or loaded."""
         status = self.style_status(style_id)
         if not status.available:
-            return Feature(False, status.reason)
-        entry = self.weights.entry(status.spec.weights)
+            return status
+        entry = self.weights.entry(status.item.weights)
         if not has_onnx_graph(entry):
-            return Feature(False, f"{entry.file!r} (a {entry.format} {entry.arch} model) has no ONNX form")
-        return Feature(True)
+            return status.because(f"{entry.file!r} (a {entry.format} {entry.arch} model) has no ONNX form")
+        return status
 
-    def features(self) -> dict[str, Feature]:
-        """Optional capabilities and whether they can run (the UI hides or disables the rest)."""
-        return {
-            "faces": self._faces_feature(),
-            "upscale": Feature(*self.upscalers.availability()),
-        }
+    def features(self) -> dict[str, Availability[str]]:
+        """Optional capabilities (``faces``, ``upscale``) and whether they can run (the UI disables the rest)."""
+        return {"faces": self._faces_feature(), "upscale": self.upscalers.availability()}
 
     # ---- pipeline -----------------------------------------------------------------------------
 
@@ -212,8 +204,10 @@ class Engine:
         if options.upscale > 1:
             upscaler = self.upscalers.status(options.upscaler)
             if not upscaler.available:
-                raise InvalidOptionError(f"upscaler {upscaler.spec.id!r} is unavailable: {upscaler.reason}")
+                raise InvalidOptionError(f"upscaler {upscaler.item.id!r} is unavailable: {upscaler.reason}")
             steps.append(("upscaling", self._upscale))
+        if options.keep_colors:
+            steps.append(("colours", self._keep_colors))
         return steps
 
     def stylize(self, picture: Picture, options: StylizeOptions, progress: Progress = no_progress) -> Picture:
@@ -242,13 +236,6 @@ class Engine:
         progress(0.98, "encoding")
         return encode(picture, fmt)
 
-    def convert_video(self, source: str | Path, destination: str | Path, options: VideoOptions,
-                      progress: Progress = no_progress) -> VideoResult:
-        """Stylize a video file: :func:`animegan.video.convert_video` on this engine."""
-        from .video import convert_video
-
-        return convert_video(self, source, destination, options, progress)
-
     def _normalize(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
         h, w = pic.rgb.shape[:2]
         if opts.max_side is None:
@@ -264,17 +251,17 @@ class Engine:
         from .faces import DETECTOR_WEIGHTS, DETECTOR_WEIGHTS_ONNX
 
         onnx, pth = self.weights.status(DETECTOR_WEIGHTS_ONNX), self.weights.status(DETECTOR_WEIGHTS)
-        if onnx.state == "ok":
+        if onnx.available:
             return onnx.path, f"RetinaFace MobileNet-0.25 ({onnx.path})"
-        if pth.state != "ok":
-            return None, f"face detector unavailable: {onnx.message}; {pth.message}"
+        if not pth.available:
+            return None, f"face detector unavailable: {onnx.reason}; {pth.reason}"
         if importlib.util.find_spec("facexlib") is None:
-            return None, f"face detection with {pth.entry.file!r} needs facexlib; pip install -r requirements.txt"
+            return None, f"face detection with {pth.item.file!r} needs facexlib; pip install -r requirements.txt"
         return pth.path, f"RetinaFace MobileNet-0.25 (facexlib, {pth.path})"
 
-    def _faces_feature(self) -> Feature:
+    def _faces_feature(self) -> Availability[str]:
         path, reason = self._face_weights()
-        return Feature(path is not None, reason)
+        return Availability("faces", "ok" if path else "unavailable", reason, path=path)
 
     def face_detector(self) -> FaceDetector:
         """The cached face detector (verified weights, loaded once). Raises WeightsError."""
@@ -316,6 +303,9 @@ class Engine:
         out = stylizer.full_resolution(photo, self.settings.tile_size, progress) if full_res else stylizer(photo)
         out = finish(out, photo, stylizer.spec, opts)
         return replace(pic, rgb=out)
+
+    def _keep_colors(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
+        return replace(pic, rgb=keep_colors(pic.rgb, pic.photo if pic.photo is not None else pic.rgb))
 
     def _upscale(self, pic: Picture, opts: StylizeOptions, progress: Progress) -> Picture:
         # --backend onnx is onnxruntime fp32 for every model of the job: the baseline every speed-up is measured against

@@ -60,7 +60,7 @@ def prepare_styles(engine: Engine, style_ids: Iterable[str] | None = None, measu
     """:func:`prepare_style` for each style (default: every style whose weights are here); a style that
     fails is reported in its note and the others go on."""
     if style_ids is None:
-        ids = [s.spec.id for s in engine.styles() if s.available]
+        ids = [s.item.id for s in engine.styles() if s.available]
     else:
         ids = [STYLES.get(style_id).id for style_id in style_ids]  # an unknown id is a usage error, before any build
     for style_id in ids:
@@ -76,19 +76,19 @@ def prepare_upscalers(engine: Engine, measure: bool = True, every: bool = False)
     from .upscale import Networks
 
     for status in engine.upscalers.statuses():
-        if not status.available or (status.spec.cost != "fast" and not every):
+        if not status.available or (status.item.cost != "fast" and not every):
             continue
         try:
             if not measure:
-                found = engine.weights.locate(status.spec.weights)
-                built = Networks(status.spec, found.path, found.entry.sha256, engine.settings).build()
-                yield Prepared(status.spec.id, None, f"upscaler: {len(built)} ONNX model(s) built")
+                found = engine.weights.locate(status.item.weights)
+                built = Networks(status.item, found.path, found.entry.sha256, engine.settings).build()
+                yield Prepared(status.item.id, None, f"upscaler: {len(built)} ONNX model(s) built")
                 continue
-            upscaler = engine.upscalers.get(status.spec.id)
+            upscaler = engine.upscalers.get(status.item.id)
             runs = ", ".join(upscaler.runtime(scale) for scale in upscaler.networks.scales)
-            yield Prepared(status.spec.id, None, f"upscaler: {runs}")
+            yield Prepared(status.item.id, None, f"upscaler: {runs}")
         except AnimeGANError as err:
-            yield Prepared(status.spec.id, None, f"not prepared: {err}", failed=True)
+            yield Prepared(status.item.id, None, f"not prepared: {err}", failed=True)
 
 
 def prepare(engine: Engine, style_ids: Iterable[str] | None = None, measure: bool = True,
@@ -106,8 +106,8 @@ def measured_choices(engine: Engine) -> Iterator[tuple[str, Choice]]:
         if not status.available:
             continue
         try:
-            choice, _ = style_choice(engine.style_model(status.spec.id), engine.settings)
+            choice, _ = style_choice(engine.style_model(status.item.id), engine.settings)
         except AnimeGANError:
             continue
         if choice is not None:
-            yield status.spec.id, choice
+            yield status.item.id, choice

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import AnimeGANError
-from .imageio import decode, to_pil
+from .imageio import to_pil
 from .pipeline import Engine, StylizeOptions
 from .settings import REPO_ROOT, Settings
 
@@ -53,7 +53,7 @@ def style_previews(settings: Settings, source: Path = DEFAULT_SOURCE, side: int 
     for status in engine.styles():
         if not status.available:
             continue
-        spec = status.spec
+        spec = status.item
         sha = engine.weights.locate(spec.weights).entry.sha256
         key = hashlib.sha256(f"{PREVIEW_VERSION}|{photo_hash}|{spec!r}|{sha}|{side}".encode()).hexdigest()[:16]
         name = f"{spec.id}-{key}.webp"
@@ -71,11 +71,6 @@ def style_previews(settings: Settings, source: Path = DEFAULT_SOURCE, side: int 
             _square(to_pil(picture).convert("RGB"), side).save(path, "WEBP", quality=88)
         out[spec.id] = path
     return out
-
-
-def source_thumbnail(settings: Settings, source: Path = DEFAULT_SOURCE, side: int = THUMB_SIDE) -> Image.Image:
-    """The example photo itself as a thumbnail (shown next to the styles for reference)."""
-    return _square(to_pil(decode(source, settings.max_pixels)).convert("RGB"), side)
 
 
 def _square(im: Image.Image, side: int) -> Image.Image:

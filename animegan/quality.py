@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -13,8 +15,12 @@ MIN_SSIM = 0.95
 Image = npt.NDArray[np.floating]
 
 
-def psnr(a: Image, b: Image, peak: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB (``inf`` for identical images)."""
+def psnr(a: npt.NDArray[np.number[Any]], b: npt.NDArray[np.number[Any]], peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB of two arrays of the same shape (``inf`` if they are equal).
+
+    Any numeric dtype, compared in float64; ``peak`` is the largest possible value: 1 for floats in [0, 1],
+    255 for 8-bit pixels.
+    """
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else float(10 * np.log10(peak * peak / mse))
 
@@ -26,7 +32,7 @@ def _blur(x: npt.NDArray[np.float64], sigma: float = 1.5, radius: int = 5) -> np
     n = 2 * radius + 1
     h, w = x.shape[:2]
     rows = sum(k[i] * x[i:h - n + 1 + i] for i in range(n))
-    return sum(k[j] * rows[:, j:w - n + 1 + j] for j in range(n))  # type: ignore[return-value]
+    return sum(k[j] * rows[:, j:w - n + 1 + j] for j in range(n))
 
 
 def ssim(a: Image, b: Image) -> float:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from .errors import InvalidOptionError
 
@@ -127,16 +127,16 @@ class Settings:
             model_cache_dir=(Path(env["ANIMEGAN_MODEL_CACHE_DIR"]).expanduser() if env.get("ANIMEGAN_MODEL_CACHE_DIR")
                              else base.model_cache_dir),
             measure_dir=Path(env["ANIMEGAN_MEASURE_DIR"]).expanduser() if env.get("ANIMEGAN_MEASURE_DIR") else None,
-            precision=_choice(env, "ANIMEGAN_PRECISION", ("auto", "fp32"), base.precision),  # type: ignore[arg-type]
+            precision=_choice(env, "ANIMEGAN_PRECISION", ("auto", "fp32"), base.precision),
             weights_mirror=_mirror(env.get("ANIMEGAN_WEIGHTS_MIRROR")),
             download_timeout=_float(env, "ANIMEGAN_DOWNLOAD_TIMEOUT", base.download_timeout, 0.1, 3600.0),
             queue_size=_int(env, "ANIMEGAN_QUEUE_SIZE", base.queue_size, minimum=0),
             queue_user_mb=_int(env, "ANIMEGAN_QUEUE_USER_MB", base.queue_user_mb, minimum=1),
         )
 
-    def with_(self, **changes: object) -> Settings:
-        """A copy with some fields changed (for tests and CLI flags)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (for tests and CLI flags); an unknown field name raises TypeError."""
+        return replace(self, **changes)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -165,11 +165,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float, ma
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+_Option = TypeVar("_Option", bound=str)
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[_Option, ...], default: _Option) -> _Option:
     raw = env.get(name) or default
-    if raw not in allowed:
-        raise InvalidOptionError(f"{name}={raw!r} must be one of {', '.join(allowed)}")
-    return raw
+    for option in allowed:
+        if raw == option:
+            return option
+    raise InvalidOptionError(f"{name}={raw!r} must be one of {', '.join(allowed)}")
 
 
 def _mirror(raw: str | None) -> str | None:

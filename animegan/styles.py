@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypedDict, TypeVar
 
 from .errors import AnimeGANError, UnknownStyleError
 
@@ -59,6 +59,9 @@ class StyleSpec:
     fp32_tail: str | None = None
     """The graph's tensor after which OpenVINO computes in fp32 even at bf16 (a tail that bf16 breaks, such as
     White-box's guided filter, whose variances cancel to NaN); None: the whole graph at the chosen precision."""
+    default_side: int | None = None
+    """Processing size (longer side, px) for a request that does not set one, for a style too slow for the
+    process default (``Settings.max_side``); an explicit ``max_side`` always wins. None: the process default."""
 
 
 class _Identified(Protocol):
@@ -110,7 +113,16 @@ class Registry(Generic[SpecT]):
 
 STYLES: Registry[StyleSpec] = Registry("style", UnknownStyleError)
 
-_V1 = {"input_name": "generator_input:0", "output_name": "generator/G_MODEL/Tanh:0", "cost": "slow"}
+
+class _V1Facts(TypedDict):
+    """What every AnimeGAN v1 export shares: its tensor names and its cost."""
+
+    input_name: str
+    output_name: str
+    cost: Cost
+
+
+_V1: _V1Facts = {"input_name": "generator_input:0", "output_name": "generator/G_MODEL/Tanh:0", "cost": "slow"}
 
 STYLES.add(StyleSpec(
     id="hayao", label="Miyazaki (Hayao)", family="AnimeGANv2",
@@ -126,7 +138,7 @@ STYLES.add(StyleSpec(
 STYLES.add(StyleSpec(
     id="paprika", label="Paprika", family="AnimeGAN v1",
     description="Satoshi Kon's Paprika: saturated, warm, high-contrast colours (AnimeGAN v1).",
-    weights="animeganv1_paprika.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_paprika.onnx", face_style="cute", **_V1,
 ))
 STYLES.add(StyleSpec(
     id="cute", label="Portrait (Cute)", family="AnimeGANv3 tiny",
@@ -155,25 +167,31 @@ STYLES.add(StyleSpec(
 STYLES.add(StyleSpec(
     id="hayao_v1", label="Hayao v1", family="AnimeGAN v1",
     description="The original AnimeGAN Hayao model: painterly with a greenish cast (AnimeGAN v1).",
-    weights="animeganv1_hayao.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_hayao.onnx", face_style="cute", **_V1,
 ))
 STYLES.add(StyleSpec(
     id="shinkai_v1", label="Shinkai v1", family="AnimeGAN v1",
     description="The original AnimeGAN Shinkai model: darker and flatter (AnimeGAN v1).",
-    weights="animeganv1_shinkai.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_shinkai.onnx", face_style="cute", **_V1,
 ))
 STYLES.add(StyleSpec(
     id="charge", label="Charge", family="AnimeGAN v1",
     description="Pale blue-and-white comic look (AnimeGAN v1 community model).",
-    weights="animeganv1_charge.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_charge.onnx", face_style="cute", **_V1,
 ))
 STYLES.add(StyleSpec(
     id="iblard", label="Iblard", family="AnimeGAN v1",
     description="Purple painterly fantasy look; visible artefacts, the weakest model (AnimeGAN v1 community model).",
-    weights="animeganv1_iblard.onnx", face_style="cute", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_iblard.onnx", face_style="cute", **_V1,
 ))
 STYLES.add(StyleSpec(
     id="ink", label="Ink sketch", family="AnimeGAN v1",
     description="Black-and-white ink drawing (AnimeGAN v1 'strange_daddy' community model).",
-    weights="animeganv1_strange_daddy.onnx", **_V1,  # type: ignore[arg-type]
+    weights="animeganv1_strange_daddy.onnx", **_V1,
+))
+STYLES.add(StyleSpec(
+    id="hosoda", label="Hosoda (Summer Wars)", family="CartoonGAN",
+    description="Mamoru Hosoda look (Summer Wars, Wolf Children): clean outlines, flat pastel shading (CartoonGAN).",
+    # the graph takes RGB: the released network is BGR, and the conversion reorders its first and last convolutions
+    weights="cartoongan_hosoda.onnx", size=SizeRule(multiple_of=4), cost="slow", default_side=512,
 ))

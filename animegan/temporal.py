@@ -56,7 +56,7 @@ class Stabilizer:
             raise InvalidOptionError(f"smoothing strength={strength} must be at least 0 and below 1 (0 turns it off)")
         self.strength = strength
         self.cuts = 0
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._prev: tuple[npt.NDArray[np.uint8], npt.NDArray[np.float64], RGB, RGB] | None = None
         self._grid: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
 
@@ -80,7 +80,7 @@ class Stabilizer:
         prev_gray, _, prev_photo, prev_out = prev
         h, w = gray.shape
         # Flow from the current frame to the previous one: for each current pixel, where it was.
-        flow = self._flow.calc(gray, prev_gray, None)
+        flow = self._flow.calc(gray, prev_gray, None)  # type: ignore[call-overload]  # None: OpenCV allocates the flow
         if self._grid is None or self._grid[0].shape != (h, w):
             ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
             self._grid = (xs, ys)

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .availability import Availability
 from .errors import AnimeGANError, BackendUnavailableError, InvalidOptionError, WeightsError
 from .imageio import Picture
 from .progress import Progress, no_progress
@@ -117,16 +118,6 @@ UPSCALERS.add(UpscalerSpec(
 ))
 
 
-@dataclass(frozen=True)
-class UpscalerStatus:
-    """An upscaler as the UI and CLI list it: whether it can run here, and why not."""
-
-    spec: UpscalerSpec
-    available: bool
-    reason: str
-    license: str
-
-
 # ---- geometry (pure functions, unit-tested) ------------------------------------------------------
 
 
@@ -173,12 +164,6 @@ def tile_count(height: int, width: int, tile: int, native: int) -> int:
     if tile <= 0:
         return 1
     return math.ceil(h / tile) * math.ceil(w / tile)
-
-
-def gradient_energy(rgb: RGB) -> float:
-    """Variance of the Laplacian of the luma: a sharpness measure (higher is sharper)."""
-    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return float(cv2.Laplacian(luma, cv2.CV_32F).var())
 
 
 # ---- the networks ---------------------------------------------------------------------------------
@@ -232,8 +217,8 @@ def _export(spec: UpscalerSpec, path: Path, scale: int, dst: Path) -> dict[str, 
     model = model.float().eval().requires_grad_(False)
     x = torch.from_numpy(np.ascontiguousarray(derived.calibration_images(side=96)[0].transpose(2, 0, 1)[None]))
     axes = {"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}}
-    err = derived.export_checked(model, (x,), ["x"], ["y"], None, dst, dynamic_axes=axes)
-    return {"max_abs_err": err, "input": "nchw, [0, 1]", "exporter": "torchscript"}
+    max_err = derived.export_checked(model, (x,), ["x"], ["y"], None, dst, dynamic_axes=axes)
+    return {"max_abs_err": max_err, "input": "nchw, [0, 1]", "exporter": "torchscript"}
 
 
 def _same_images(reference: list[list[RGB]], candidate: list[list[RGB]]) -> dict[str, object]:
@@ -364,8 +349,9 @@ class Upscaler:
         for y0, y1, c0, c1, tile in plan:
             scaled = upscale_tiles(net, rgb[c0:c1], native, scale, tile, TILE_PAD, PRE_PAD)
             core = scaled[(y0 - c0) * scale:(y1 - c0) * scale]
-            if factor != scale:
-                core = cv2.resize(np.ascontiguousarray(core), (wp * factor, (y1 - y0) * factor), interpolation=cv2.INTER_AREA)
+            if factor != scale:  # cv2 keeps the float32 dtype; its stubs type the result as any number array
+                core = np.asarray(cv2.resize(np.ascontiguousarray(core), (wp * factor, (y1 - y0) * factor),
+                                             interpolation=cv2.INTER_AREA), np.float32)
             out[y0 * factor:y1 * factor] = core
         return out[:h * factor, :w * factor]
 
@@ -413,29 +399,30 @@ class UpscalerCache:
                 self._loaded[(spec.id, measured)] = cached
         return cached
 
-    def status(self, upscaler_id: str | None) -> UpscalerStatus:
+    def status(self, upscaler_id: str | None) -> Availability[UpscalerSpec]:
         """Whether the upscaler can run here: its weights verify, and its ONNX models are built or can be (torch,
         basicsr and realesrgan installed); nothing is loaded."""
         spec = UPSCALERS.get(upscaler_id or DEFAULT_UPSCALER)
         st = self.store.status(spec.weights)
-        if st.state != "ok":
-            return UpscalerStatus(spec, False, st.message, st.entry.license)
+        if not st.available:
+            return Availability(spec, st.state, st.reason, st.license)
         missing = packages_missing()
-        if missing and not (st.path and Networks(spec, st.path, st.entry.sha256, self.settings).built()):
-            return UpscalerStatus(spec, False, f"its ONNX models are not built, and building them needs {', '.join(missing)} "
-                                  "(pip install -r requirements-torch.txt, then python -m animegan prepare)", st.entry.license)
-        return UpscalerStatus(spec, True, "", st.entry.license)
+        if missing and not (st.path and Networks(spec, st.path, st.item.sha256, self.settings).built()):
+            return Availability(spec, "unavailable", f"its ONNX models are not built, and building them needs "
+                                f"{', '.join(missing)} (pip install -r requirements-torch.txt, then python -m animegan prepare)",
+                                st.license)
+        return Availability(spec, "ok", "", st.license, st.path)
 
-    def statuses(self) -> list[UpscalerStatus]:
+    def statuses(self) -> list[Availability[UpscalerSpec]]:
         """Every registered upscaler, in registry order, with availability (no model is loaded)."""
         return [self.status(s.id) for s in UPSCALERS]
 
-    def availability(self) -> tuple[bool, str]:
+    def availability(self) -> Availability[str]:
         """Whether upscaling can run at all here (some upscaler is available), and why not."""
         rows = self.statuses()
         if any(r.available for r in rows):
-            return True, ""
-        return False, rows[0].reason if rows else "no upscaler is registered"
+            return Availability("upscale")
+        return Availability("upscale", "unavailable", rows[0].reason if rows else "no upscaler is registered")
 
 
 def upscale_picture(upscaler: Upscaler, pic: Picture, scale: int, progress: Progress = no_progress) -> Picture:

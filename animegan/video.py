@@ -199,9 +199,15 @@ def read_frames(source: str | Path) -> Iterator[npt.NDArray[np.uint8]]:
     try:
         with av.open(str(source), "r") as container:
             for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
+                yield _rgb24(frame)
     except av.FFmpegError as err:
         raise UnsupportedVideoError(f"cannot read video {str(source)!r}: {err}") from err
+
+
+def _rgb24(frame: VideoFrame) -> npt.NDArray[np.uint8]:
+    """A decoded frame as H×W×3 uint8 RGB."""
+    # rgb24 is always uint8 (no copy here); PyAV's stubs type to_ndarray as any of the dtypes it returns
+    return np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
 
 
 def _eta(seconds: float) -> str:
@@ -232,7 +238,10 @@ def open_output(path: Path | BinaryIO, muxer: str) -> OutputContainer:
 def add_video_stream(out: OutputContainer, vcodec: str, fps: Fraction, width: int, height: int,
                      threads: int) -> VideoStream:
     """The output video stream with our encoder settings (H.264 CRF 20 veryfast, or VP9 realtime)."""
+    import av
+
     ov = out.add_stream(vcodec, rate=fps)
+    assert isinstance(ov, av.VideoStream), f"{vcodec} is not a video encoder"
     ov.width, ov.height, ov.pix_fmt = width, height, "yuv420p"
     ov.time_base = 1 / fps
     ov.codec_context.thread_count = threads
@@ -242,8 +251,10 @@ def add_video_stream(out: OutputContainer, vcodec: str, fps: Fraction, width: in
 
 
 def add_audio_stream(out: OutputContainer, in_audio: AudioStream | None, acodec: str,
-                     copyable: frozenset[str] | None) -> tuple[str, Stream | None]:
+                     copyable: frozenset[str] | None) -> tuple[str, AudioStream | None]:
     """The output audio stream for ``in_audio`` and how it is made: "copied", "transcoded" or "none"."""
+    import av
+
     if in_audio is None:
         return "none", None
     name = in_audio.codec_context.name
@@ -253,19 +264,23 @@ def add_audio_stream(out: OutputContainer, in_audio: AudioStream | None, acodec:
     if acodec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
         rate = 48000
     oa = out.add_stream(acodec, rate=rate)
+    assert isinstance(oa, av.AudioStream), f"{acodec} is not an audio encoder"
     oa.layout = "stereo" if in_audio.codec_context.layout.nb_channels >= 2 else "mono"
     return "transcoded", oa
 
 
-def mux_audio(out: OutputContainer, packet: Packet, oa: Stream | None, mode: str) -> None:
-    """Write one demuxed audio packet: as it is ("copied") or decoded and re-encoded ("transcoded")."""
+def mux_audio(out: OutputContainer, packet: Packet[Stream] | Packet[AudioStream], oa: AudioStream, mode: str) -> None:
+    """Write one demuxed audio packet into ``oa``: as it is ("copied") or decoded and re-encoded ("transcoded")."""
+    import av
+
     if mode == "copied":
         if packet.dts is not None:  # the demuxer's end-of-stream marker is not a packet to copy
             packet.stream = oa
             out.mux(packet)
     else:
         for aframe in packet.decode():  # the end-of-stream packet flushes the decoder
-            out.mux(oa.encode(aframe))  # type: ignore[union-attr]
+            assert isinstance(aframe, av.AudioFrame), "an audio packet decodes to audio frames"
+            out.mux(oa.encode(aframe))
 
 
 def convert_video(engine: Engine, source: str | Path, destination: str | Path, options: VideoOptions,
@@ -332,9 +347,11 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     for packet in inp.demux(streams):
         if packet.stream is in_audio:
+            assert oa is not None, "add_audio_stream makes a stream for every input audio stream"
             mux_audio(out, packet, oa, audio_mode)
             continue
         for frame in packet.decode():
+            assert isinstance(frame, av.VideoFrame), "the only other stream demuxed is the video"
             if count >= settings.video_max_frames:
                 raise VideoTooLargeError(f"video has more than {settings.video_max_frames} frames; trim it "
                                          "(or raise ANIMEGAN_VIDEO_MAX_FRAMES)")
@@ -356,6 +373,7 @@ def _transcode(inp: InputContainer, out: OutputContainer, info: VideoInfo, styli
         raise UnsupportedVideoError("the video has no decodable frames; the file may be corrupt")
     out.mux(ov.encode(None))
     if audio_mode == "transcoded":
+        assert oa is not None, "a transcoded audio track has its output stream"
         out.mux(oa.encode(None))
     return count, audio_mode, stabilizer.cuts if stabilizer else 0, (out_w, height)
 
@@ -368,7 +386,7 @@ def even_size(info: VideoInfo) -> tuple[int, int]:
 def stylize_frame(frame: VideoFrame, width: int, height: int, stylizer: Stylizer, options: VideoOptions,
                   image_opts: StylizeOptions, stabilizer: Stabilizer | None) -> npt.NDArray[np.uint8]:
     """A decoded frame → the H×W(×2 side by side)×3 uint8 frame to encode (cropped to ``width`` × ``height``)."""
-    rgb = frame.to_ndarray(format="rgb24")[:height, :width]
+    rgb = _rgb24(frame)[:height, :width]
     styled = _stylize_frame(rgb, stylizer, stylizer.spec, image_opts, stabilizer)
     if options.side_by_side:
         styled = np.concatenate([rgb, styled], axis=1)

@@ -15,15 +15,15 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NotRequired, TypedDict
 
+from .availability import Availability
 from .errors import WeightsChecksumError, WeightsError, WeightsMissingError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["anime", "face", "upscale"]
-State = Literal["ok", "missing", "corrupt"]
 Origin = Literal["official", "third-party"]
 SHA256 = re.compile(r"[0-9a-f]{64}")
 PINNED_URL = re.compile(r"https://(github\.com/[^/]+/[^/]+/releases/download/[^/]+|raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40})/.+")
@@ -92,22 +92,31 @@ class Located:
     path: Path
 
 
-@dataclass(frozen=True)
-class WeightStatus:
-    """Where a weight file stands right now (for ``animegan weights`` and the UI)."""
+class _FileRow(TypedDict):
+    """A source file in the manifest's JSON (unchecked: :func:`load_manifest` reports a malformed one)."""
 
-    entry: WeightEntry
-    state: State
-    path: Path | None
-    message: str
+    url: str
+    sha256: str
+    bytes: int
 
 
-def _source(entry_id: str, row: dict[str, object]) -> Source:
-    files = tuple(SourceFile(role=role, **spec) for role, spec in row["files"].items())  # type: ignore[attr-defined]
+class _SourceRow(TypedDict):
+    """A source in the manifest's JSON, its files by role."""
+
+    origin: Origin
+    note: str
+    files: dict[str, _FileRow]
+    sha256: NotRequired[str]
+    convert: NotRequired[str]
+    install_as: NotRequired[str]
+
+
+def _source(entry_id: str, row: _SourceRow) -> Source:
+    files = tuple(SourceFile(role=role, **spec) for role, spec in row["files"].items())
     convert = row.get("convert")
     sha = row.get("sha256") if convert else files[0].sha256 if len(files) == 1 else None
-    source = Source(origin=row["origin"], note=row["note"], files=files, sha256=sha,  # type: ignore[arg-type]
-                    convert=convert, install_as=row.get("install_as"))  # type: ignore[arg-type]
+    source = Source(origin=row["origin"], note=row["note"], files=files, sha256=sha,
+                    convert=convert, install_as=row.get("install_as"))
     problems = [f"URL {f.url} is not pinned to a release or a commit" for f in files if not PINNED_URL.fullmatch(f.url)]
     problems += [f"{f.url} has a malformed sha256" for f in files if not SHA256.fullmatch(f.sha256)]
     if not convert and len(files) != 1:
@@ -209,18 +218,18 @@ class WeightStore:
         """Path of a verified copy of ``file`` (see :meth:`locate` for the errors)."""
         return self.locate(file).path
 
-    def status(self, file: str) -> WeightStatus:
-        """Resolve without raising: the state and a message saying how to fix it."""
+    def status(self, file: str) -> Availability[WeightEntry]:
+        """Resolve without raising: ``ok`` with the verified path, or ``missing``/``corrupt`` and how to fix it."""
         entry = self.entry(file)
         try:
             path = self.resolve(file)
         except WeightsMissingError as err:
-            return WeightStatus(entry, "missing", None, str(err))
+            return Availability(entry, "missing", str(err), entry.license)
         except WeightsChecksumError as err:
-            return WeightStatus(entry, "corrupt", None, str(err))
-        return WeightStatus(entry, "ok", path, f"ok: {path}")
+            return Availability(entry, "corrupt", str(err), entry.license)
+        return Availability(entry, "ok", "", entry.license, path)
 
-    def status_all(self) -> list[WeightStatus]:
+    def status_all(self) -> list[Availability[WeightEntry]]:
         """Status of every manifest entry, in manifest order."""
         return [self.status(f) for f in self.entries]
 

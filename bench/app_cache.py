@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from animegan import Engine, ResultCache, StylizeOptions, get_settings, stylize_job  # noqa: E402
+from animegan import Engine, LocalService, ResultCache, StylizeOptions, get_settings, stylize_job  # noqa: E402
 
 
 def main() -> None:
@@ -37,16 +37,16 @@ def main() -> None:
         out = Path(tmp)
         no_cache = ResultCache(out / "off", 0)
         cache = ResultCache(out / "cache", 256 << 20)
-        stylize_job(engine, no_cache, data, args.photo.name, options, out)  # warm-up: model load
+        stylize_job(LocalService(engine), no_cache, data, args.photo.name, options, out)  # warm-up: model load
         cold, hot = [], []
         for _ in range(args.runs):
             t = time.perf_counter()
-            stylize_job(engine, no_cache, data, args.photo.name, options, out)
+            stylize_job(LocalService(engine), no_cache, data, args.photo.name, options, out)
             cold.append(time.perf_counter() - t)
-        stylize_job(engine, cache, data, args.photo.name, options, out)  # fill the cache
+        stylize_job(LocalService(engine), cache, data, args.photo.name, options, out)  # fill the cache
         for _ in range(args.runs * 3):
             t = time.perf_counter()
-            job = stylize_job(engine, cache, data, args.photo.name, options, out)
+            job = stylize_job(LocalService(engine), cache, data, args.photo.name, options, out)
             hot.append(time.perf_counter() - t)
             assert job.cached
     cold_ms, hot_ms = statistics.median(cold) * 1000, statistics.median(hot) * 1000

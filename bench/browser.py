@@ -21,7 +21,6 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,7 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import app  # noqa: E402
-from animegan import Engine, LiveSession, Settings, StylizeOptions, decode, to_pil  # noqa: E402
+from animegan import Engine, LiveSession, LocalService, Settings, StylizeOptions, decode, to_pil  # noqa: E402
+from animegan.ports import free_port  # noqa: E402
+from animegan.quality import psnr  # noqa: E402
 from animegan.temporal import flicker  # noqa: E402
 from animegan.video import read_frames  # noqa: E402
 from bench.video import PHOTOS, camera_frames  # noqa: E402
@@ -78,12 +79,6 @@ def progress(kind: str, row: dict[str, object]) -> dict[str, object]:
     return row
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def png_b64(rgb: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "PNG")
@@ -92,11 +87,6 @@ def png_b64(rgb: np.ndarray) -> str:
 
 def from_url(url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def bench_live_page(page: Any, style: str, side: int, budget: float) -> dict[str, object]:
@@ -154,7 +144,7 @@ def bench_still(page: Any, engine: Engine, style: str, runs: int) -> dict[str, o
             out = engine.stylize(picture, options)
             times.append(time.perf_counter() - t0)
         row[f"server_{backend}_s"] = round(statistics.median(times), 2)
-        row[f"psnr_vs_server_{backend}_db"] = round(psnr(results[-1][0], np.asarray(to_pil(out).convert("RGB"))), 2)
+        row[f"psnr_vs_server_{backend}_db"] = round(psnr(results[-1][0], np.asarray(to_pil(out).convert("RGB")), peak=255.0), 2)
     row["browser_over_server_onnx"] = round(browser_s / float(row["server_onnx_s"]), 2)  # type: ignore[arg-type]
     return row
 
@@ -194,8 +184,8 @@ def main() -> None:
     if local is None or not local.feature().available:
         sys.exit(f"private mode is not installed: {local.feature().reason if local else 'no browser_runtime package'}")
     port = free_port()
-    demo = app.build_app(engine, local)
-    app.launch(demo, settings, host="127.0.0.1", port=port, block=False, local=local)
+    web = app.build_app(LocalService(engine), local)
+    app.launch(web, host="127.0.0.1", port=port, block=False)
     try:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -219,7 +209,7 @@ def main() -> None:
             flick = progress("flicker", bench_flicker(page, engine, Path(tmp), "cute"))
             browser.close()
     finally:
-        demo.close()
+        web.blocks.close()
     print(json.dumps({
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": args.threads,
                     "load_avg_before": load_before, "load_avg_after": [round(x, 2) for x in os.getloadavg()],

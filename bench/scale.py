@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from PIL import Image  # noqa: E402
 
 from animegan.cluster.nodes import LocalNodes  # noqa: E402
+from animegan.ports import free_port  # noqa: E402
 
 PHOTOS = Path(os.environ.get("ANIMEGAN_TEST_PHOTOS") or ROOT.parent / "shared" / "photos")
 
@@ -65,12 +65,6 @@ def timed_cli(env: dict[str, str], inputs: Path, out: Path, style: str, max_side
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return seconds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def users_wall(env: dict[str, str], photos: list[Path], style: str, max_side: int, app_args: list[str]) -> float:

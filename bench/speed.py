@@ -86,12 +86,12 @@ def upscaler_rows(engine: Engine, runs: int) -> list[dict[str, object]]:
     rgb = square_photo(512)
     rows = []
     for status in engine.upscalers.statuses():
-        if not status.available or status.spec.cost != "fast":
+        if not status.available or status.item.cost != "fast":
             continue
-        measured, plain = engine.upscalers.get(status.spec.id), engine.upscalers.get(status.spec.id, measured=False)
+        measured, plain = engine.upscalers.get(status.item.id), engine.upscalers.get(status.item.id, measured=False)
         for factor in (2, 4):
             med = alternated({"onnx": lambda u=plain, f=factor: u(rgb, f), "auto": lambda u=measured, f=factor: u(rgb, f)}, runs)
-            rows.append({"upscaler": status.spec.id, "factor": factor, "input": "512x512",
+            rows.append({"upscaler": status.item.id, "factor": factor, "input": "512x512",
                          "runtime": measured.runtime(factor), "onnx_s": round(med["onnx"], 4),
                          "auto_s": round(med["auto"], 4), "speedup": round(med["onnx"] / med["auto"], 2)})
     return rows
@@ -147,7 +147,7 @@ def main() -> int:
     if not PHOTOS.is_dir():
         sys.exit(f"photos not found at {PHOTOS}; set ANIMEGAN_TEST_PHOTOS")
     engine = Engine()
-    styles = [s.spec.id for s in engine.styles() if s.available] if args.styles == "all" else args.styles.split(",")
+    styles = [s.item.id for s in engine.styles() if s.available] if args.styles == "all" else args.styles.split(",")
     doc: dict[str, object] = {"machine": machine(), "command": " ".join(["python bench/speed.py", *sys.argv[1:]])}
     env = {**os.environ, "ANIMEGAN_THREADS": str(get_settings().threads)}  # every child at the same thread count
     rows: list[dict[str, object]] = []

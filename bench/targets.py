@@ -188,7 +188,7 @@ def cli_styles(engine: Engine, inputs: list[Path], runs: int, tmp: Path) -> list
     for status in engine.styles():
         if not status.available:
             continue
-        style = status.spec.id
+        style = status.item.id
         per: dict[str, list[float]] = {"onnx": [], "auto": []}
         for r in range(runs):
             for name, extra in (("onnx", ["--backend", "onnx"]), ("auto", [])):

@@ -2,7 +2,8 @@
 
 Each upscaler runs in its own child process, so every peak RSS is that model's own. Speed is also
 given as a ratio to a baseline run in the same child (stylizing the same 512² photo with the
-'hayao' style: ~3.4–3.9 s on an idle 2-core machine, see STACK.md), since the machine is shared.
+'hayao' style, ``baseline_hayao_512_s``: 3.4–3.9 s measured on an idle 2-core machine), since the
+machine is shared.
 
     ANIMEGAN_WEIGHTS_PATH=../shared/weights python bench/upscale.py            # everything
     python bench/upscale.py --models animevideov3 --no-4k                       # quicker
@@ -132,7 +133,7 @@ def main() -> None:
     from animegan import Engine
     from animegan.upscale import UPSCALERS
 
-    statuses = {s.spec.id: s for s in Engine().upscalers.statuses()}
+    statuses = {s.item.id: s for s in Engine().upscalers.statuses()}
     ids = args.models or [i for i in UPSCALERS.ids() if statuses[i].available]
     results: dict[str, object] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),

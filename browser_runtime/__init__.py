@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from animegan import FAST_STYLE, STYLES, AnimeGANError, Engine, Feature, OnnxModel
+from animegan import FAST_STYLE, LIVE_SIDES, STYLES, AnimeGANError, Availability, Engine, OnnxModel, StyleSpec
 
 log = logging.getLogger("animegan.local")
 
@@ -47,8 +47,6 @@ LOCAL_GRADES = frozenset({"neon"})
 """Colour grades the page implements (``static/animegan-local.js`` mirrors :mod:`animegan.grades`)."""
 LOCAL_MAX_SIDE = 1024
 """Largest processing size (longer side) offered in the browser: a 1024² v2 frame needs ~2 GB in the engine."""
-LIVE_SIDES = (192, 256, 320, 384, 448, 512)
-"""Live processing sizes offered in the browser (longer side)."""
 LIVE_TARGET_FPS = 15
 """The live mode's adaptive size: the largest that holds this frame rate on the visitor's device."""
 SERVER_ONLY = "Face redrawing and upscaling run on the server only; on this device a photo gets the style alone."
@@ -192,20 +190,20 @@ class LocalRuntime:
 
     # ---- what runs where ----------------------------------------------------------------------
 
-    def feature(self) -> Feature:
+    def feature(self) -> Availability[str]:
         """Whether the runtime files are installed here (else private mode is off, saying how to install it)."""
         present = runtime_files()
         missing = [name for name in RUNTIME_ENTRIES if name not in present]
         if missing:
-            return Feature(False, f"the browser runtime is not installed ({VENDOR_DIR} has no {', '.join(missing)}); "
-                                  "run `make browser-runtime`")
-        return Feature(True)
+            return Availability("private mode", "unavailable", f"the browser runtime is not installed ({VENDOR_DIR} has "
+                                f"no {', '.join(missing)}); run `make browser-runtime`")
+        return Availability("private mode")
 
-    def style_state(self, style_id: str) -> Feature:
+    def style_state(self, style_id: str) -> Availability[StyleSpec]:
         """Whether a style can run in the browser, and why not."""
         spec = STYLES.get(style_id)
         if spec.grade is not None and spec.grade not in LOCAL_GRADES:
-            return Feature(False, f"its colour grade {spec.grade!r} runs on the server only")
+            return Availability(spec, "unavailable", f"its colour grade {spec.grade!r} runs on the server only")
         return self.engine.onnx_model_status(style_id)
 
     def manifest(self) -> dict[str, Any]:

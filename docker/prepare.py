@@ -66,7 +66,7 @@ def main() -> int:
             return 1
         missing = [s for s in engine.styles() if not s.available]
         for s in missing:
-            log.error("style %r: %s", s.spec.id, s.reason)
+            log.error("style %r: %s", s.item.id, s.reason)
         if missing:
             log.error("the build could not install them (see `weights --download` above): check the network, pass "
                       "--build-arg ANIMEGAN_WEIGHTS_MIRROR=..., or put the files into weights/ of the build context")

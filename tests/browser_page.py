@@ -14,7 +14,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-"""Debian's Chromium as STACK.md launches it (no background connections to Google), with Chromium's fake camera."""
+"""Debian's Chromium, headless, with no background connections (the machine has no route out) and a fake camera."""
 
 
 def page_stylize(page: Any, png: bytes, style: str, max_side: int | None = None) -> tuple[np.ndarray, float]:

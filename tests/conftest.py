@@ -1,4 +1,8 @@
-"""Shared fixtures: real weights and photos from ../shared (via the same search path the product uses)."""
+"""Shared fixtures: real weights and photos from ../shared (via the same search path the product uses).
+
+A style whose weights ../shared holds only as upstream originals (CartoonGAN Hosoda: 94 ``.npy`` tensors) gets
+its file from the product's own converter, once, into :data:`CONVERTED`, which is on the tests' search path.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,21 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from animegan import Engine, Settings
+from animegan.weights import SourceFile, WeightStore, sha256_of
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 PHOTOS = Path(os.environ.get("ANIMEGAN_TEST_PHOTOS") or SHARED / "photos")
-WEIGHTS_PATH = os.environ.get("ANIMEGAN_WEIGHTS_PATH") or str(SHARED / "weights")
 ARTIFACTS = REPO / "test-artifacts"
+SHIPPED_PATH = os.environ.get("ANIMEGAN_WEIGHTS_PATH") or str(SHARED / "weights")
+CONVERTED = ARTIFACTS / "converted-weights"
+"""Weights converted from the originals in ../shared (as ``DIR/<kind>/FILE``); kept between runs, as the store
+verifies every copy against the SHA-256 the manifest pins for its conversion."""
+WEIGHTS_PATH = os.pathsep.join([SHIPPED_PATH, str(CONVERTED)])
+"""The tests' weight search path (``ANIMEGAN_WEIGHTS_PATH`` of every engine, CLI and app they start)."""
 
 
 def make_settings(tmp: Path, **env: str) -> Settings:
@@ -35,6 +44,44 @@ def engine_with_own_cache(settings: Settings, folder: Path) -> Engine:
         if "int8" not in f.name and f.suffix in (".onnx", ".json"):
             shutil.copy2(f, folder / f.name)
     return Engine(settings.with_(model_cache_dir=folder))
+
+
+def convert_shared_originals(shipped: str, folder: Path) -> list[Path]:
+    """Convert into ``folder/<kind>/`` every manifest entry that ``shipped`` (a search path) lacks and whose
+    upstream files ../shared holds (found by name under ``<kind>/original/``, checked by SHA-256). Returns the
+    files written; an entry whose originals are absent is left missing (its tests then say so)."""
+    from animegan.convert import CONVERSIONS
+
+    base = Settings()
+    store = WeightStore(base.with_(weights_path=(*base.weights_path, *map(Path, shipped.split(os.pathsep)), folder)))
+    written = []
+    for entry in store.entries.values():
+        present = [p for p in store.candidates(entry) if p.is_file()]
+        if any(not p.is_relative_to(folder) or sha256_of(p) in entry.accepted for p in present):
+            continue  # shipped (verified where it is used), or converted before
+        originals = SHARED / "weights" / entry.kind / "original"
+        for source in entry.sources:
+            inputs = {f.role: _original(originals, f) for f in source.files}
+            if source.convert is None or not all(inputs.values()):
+                continue
+            dst = folder / entry.kind / entry.file
+            CONVERSIONS[source.convert]({role: path for role, path in inputs.items() if path}, dst)
+            written.append(dst)
+            break
+    return written
+
+
+def _original(folder: Path, f: SourceFile) -> Path | None:
+    found = list(folder.rglob(Path(f.url).name)) if folder.is_dir() else []
+    return next((p for p in found if p.stat().st_size == f.bytes and sha256_of(p) == f.sha256), None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def converted_weights(request: pytest.FixtureRequest) -> list[Path]:
+    """:func:`convert_shared_originals` into :data:`CONVERTED` before the first test that may use weights."""
+    if all(Path(str(item.path)).is_relative_to(REPO / "tests" / "unit") for item in request.session.items):
+        return []  # unit tests use no weights
+    return convert_shared_originals(SHIPPED_PATH, CONVERTED)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,12 +116,6 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     path = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB of two float images."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

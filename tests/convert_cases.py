@@ -1,4 +1,4 @@
-"""The upstream originals in ``../shared/weights/anime/original`` and the shipped file each one converts to.
+"""The upstream originals in ``../shared/weights/anime/original`` and the file each one converts to.
 
 tfjs models are zipped there (upstream serves ``model.json`` and the shard as two files): :meth:`ConvertCase.inputs`
 extracts the two members as the two files a download would give. Used by ``tests/models/test_convert.py`` and
@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from animegan.convert import ROLES
 from animegan.settings import MANIFEST_PATH
 from animegan.weights import load_manifest
 from tests.conftest import SHARED
@@ -22,8 +23,8 @@ MANIFEST = load_manifest(MANIFEST_PATH)
 
 @dataclass(frozen=True)
 class ConvertCase:
-    """One conversion of a real upstream file; ``sources`` maps roles to files in ``original/``
-    (``ZIP:MEMBER`` for a file inside a zip there)."""
+    """One conversion of real upstream files; ``sources`` maps roles to files in ``original/``
+    (``ZIP:MEMBER`` for a file inside a zip there, ``FOLDER/FILE`` for one in a folder there)."""
 
     id: str
     conversion: str
@@ -77,3 +78,10 @@ CASES = (
     ConvertCase("whitebox", "tfjs-onnx", _tfjs("WhiteBox_Cartoonization_tfjs_float16.zip"), "whitebox_cartoonization.onnx",
                 "cartoon"),
 )
+"""Conversions whose result ../shared ships: the converted file must run like it."""
+PYTORCH_CASES = (
+    ConvertCase("cartoongan_hosoda", "cartoongan-onnx", {f: f"cartoongan_hosoda/{f}" for f in ROLES["cartoongan-onnx"]},
+                "cartoongan_hosoda.onnx", "hosoda"),
+)
+"""Conversions whose result ../shared does not ship (only the originals): the converted file must run like our
+PyTorch build of the network loaded with the same originals (:mod:`animegan.archs`)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .animeganv2 import Generator
+
 
 class Nhwc(nn.Module):
     """``x_nhwc → y_nhwc`` around an NCHW generator."""
@@ -20,7 +22,7 @@ class Nhwc(nn.Module):
 class NhwcWithStats(nn.Module):
     """``(x_nhwc, given, mix) → (y_nhwc, stats)`` around a generator's ``forward_with_stats``."""
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
 

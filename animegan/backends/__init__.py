@@ -45,7 +45,7 @@ EXPORTABLE = frozenset({"animeganv2"})
 QUANTIZABLE = EXPORTABLE | {"animeganv3", "animeganv3_tiny"}
 """Architectures with an INT8 path. Measured and left out (docs/speed.md): AnimeGAN v1 fails the quality guard
 (PSNR 23–28 dB against fp32), White-box runs slower in INT8 (0.86× fp32)."""
-GRAFTABLE = frozenset({"animeganv1"})
+GRAFTABLE = frozenset({"animeganv1", "cartoongan"})
 """ONNX architectures whose per-image normalization statistics are grafted into a second graph for
 full-resolution mode (see :mod:`animegan.backends.graft`); the others tile well without (README, "Speed")."""
 
@@ -106,7 +106,8 @@ def candidates(entry: WeightEntry) -> list[BackendName]:
     if not has_onnx_graph(entry):
         return ["torch"] if entry.format == "torch" else []
     int8: list[BackendName] = ["openvino-int8", "onnx-int8"] if entry.arch in QUANTIZABLE else []
-    return ["openvino", *int8, "onnx", *(["torch"] if entry.format == "torch" else [])]
+    torch: list[BackendName] = ["torch"] if entry.format == "torch" else []
+    return ["openvino", *int8, "onnx", *torch]
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def open_style_backend(choice: BackendName, model: StyleModel, settings: Setting
     # a forced openvino runs at the precision measured for it here (bf16, or fp32 where bf16 fails the guard)
     decided, graph = style_choice(model, settings, measure=choice in ("auto", "openvino"), build_int8=build_int8)
     if choice == "auto":
-        choice = decided.chosen if decided is not None else "onnx"  # type: ignore[assignment]  (one of candidates)
+        choice = decided.chosen if decided is not None else "onnx"
     else:
         graph = None
         if choice.endswith("-int8"):
@@ -195,7 +196,7 @@ def open_style_backend(choice: BackendName, model: StyleModel, settings: Setting
                 log.warning("the INT8 model of %r fails the quality guard (PSNR %s dB, SSIM %s); using it because it "
                             "was asked for", entry.file, record.get("psnr_min"), record.get("ssim_min"))
     measured = decided.precision(choice) if decided is not None else None
-    precision: Precision = measured if measured in ("fp32", "bf16", "int8") else _precision(choice, settings)  # type: ignore[assignment]
+    precision = measured if measured in ("fp32", "bf16", "int8") else _precision(choice, settings)
     return _style_backend(choice, precision, model, settings, graph)
 
 
@@ -303,7 +304,7 @@ def measured_graph(path: Path, source_sha256: str, model: str, settings: Setting
         return graph
     assert decided is not None
     precision = decided.precision(decided.chosen) or "fp32"
-    return open_graph(path, _runtime(decided.chosen), threads, precision)  # type: ignore[arg-type]  (a Precision, recorded)
+    return open_graph(path, _runtime(decided.chosen), threads, precision)
 
 
 def style_choice(model: StyleModel, settings: Settings, measure: bool = True,

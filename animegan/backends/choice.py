@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import FloatArray, cpu
+from . import BackendName, FloatArray, Precision, cpu
 from .graphs import Graph
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ Compare = Callable[[list[list[FloatArray]], list[list[FloatArray]]], dict[str, A
 class Trial:
     """One candidate as measured: its time on the probe photos and its quality against the reference."""
 
-    backend: str
-    precision: str
+    backend: BackendName
+    precision: Precision
     seconds: float | None
     """Summed over the probe photos (median of the runs per photo); None if it could not run."""
     passed: bool
@@ -56,13 +56,13 @@ class Choice:
     """The measured choice for one model on this CPU."""
 
     model: str
-    chosen: str
+    chosen: BackendName
     trials: tuple[Trial, ...]
     cpu: str
     measured: str
     """When (UTC, ISO 8601)."""
 
-    def precision(self, backend: str) -> str | None:
+    def precision(self, backend: BackendName) -> Precision | None:
         """The precision ``backend`` runs at here: the fastest of its trials that passed, or None."""
         passed = [t for t in self.trials if t.backend == backend and t.passed and t.seconds is not None]
         return min(passed, key=lambda t: t.seconds or 0.0).precision if passed else None
@@ -75,8 +75,8 @@ class Choice:
 class Candidate:
     """A backend that may run the model: its name, precision and how to load its graph."""
 
-    backend: str
-    precision: str
+    backend: BackendName
+    precision: Precision
     open: Callable[[], Graph]
     fallback: Candidate | None = None
     """The same backend at a higher precision, measured only if this one fails the guard (OpenVINO fp32 for a model

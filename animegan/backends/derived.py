@@ -249,8 +249,8 @@ def calibration_images(side: int = CALIBRATION_SIDE) -> list[npt.NDArray[np.floa
         with Image.open(path) as im:
             rgb = im.convert("RGB")
             scale = side / max(rgb.size)
-            size = tuple(max(32, round(s * scale / 16) * 16) for s in rgb.size)
-            images.append(np.asarray(rgb.resize(size, Image.Resampling.BICUBIC), np.float32) / 255.0)
+            width, height = (max(32, round(s * scale / 16) * 16) for s in rgb.size)
+            images.append(np.asarray(rgb.resize((width, height), Image.Resampling.BICUBIC), np.float32) / 255.0)
     if not images:
         raise BackendUnavailableError(f"no calibration photos (*.png) in {CALIBRATION_DIR}")
     return images
@@ -300,11 +300,11 @@ def style_feeds(shape: tuple[object, ...], value_range: tuple[float, float],
     """The example photos as inputs of a 1×H×W×3 generator whose input has this ``shape``: in its value range, at
     ``side`` px on the longer side (multiples of 16), or resized to its fixed size."""
     lo, hi = value_range
-    fixed = shape[1:3]
+    height, width = shape[1:3]
     feeds = []
     for img in calibration_images(side):
-        if all(isinstance(d, int) and d > 0 for d in fixed):
-            img = resize(img, *fixed)  # type: ignore[arg-type]  (ints, checked above)
+        if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
+            img = resize(img, height, width)
         feeds.append((img * (hi - lo) + lo)[None].astype(np.float32))
     return feeds
 

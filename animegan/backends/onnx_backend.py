@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import WeightsError
-from . import FloatArray, Precision
+from . import FloatArray, Precision, Runtime
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -61,7 +61,7 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
 class OrtGraph:
     """An ONNX file in one cached onnxruntime ``InferenceSession`` (``run`` is thread-safe in onnxruntime)."""
 
-    runtime = "onnxruntime"
+    runtime: Runtime = "onnxruntime"
 
     def __init__(self, path: Path, threads: int, precision: Precision = "fp32") -> None:
         self.path = path

@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 
 from ..errors import WeightsError
-from . import FloatArray, Precision
+from . import FloatArray, Precision, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class OvGraph:
     """An ONNX file compiled by OpenVINO for the CPU. With ``fp32_tail`` (a tensor name) at bf16 it is two compiled
     models: the graph up to that tensor at bf16 and the rest at fp32."""
 
-    runtime = "openvino"
+    runtime: Runtime = "openvino"
 
     def __init__(self, path: Path, threads: int, precision: Precision = "fp32", fp32_tail: str | None = None) -> None:
         self.path = path

@@ -56,7 +56,7 @@ class TorchBackend:
             model.load_state_dict(load_state_dict(path), strict=True)
         except RuntimeError as err:
             raise WeightsError(f"{path.name} does not fit architecture {arch!r}: {err}") from err
-        if hasattr(model, "forward_with_stats"):
+        if isinstance(model, Generator):  # the one architecture with ``forward_with_stats``
             return TorchGlobalNormBackend(model, threads)
         return cls(model, threads)
 
@@ -77,6 +77,11 @@ class TorchBackend:
 
 class TorchGlobalNormBackend(TorchBackend):
     """A GroupNorm generator that can normalize with given statistics (see ``Generator.forward_with_stats``)."""
+
+    model: Generator
+
+    def __init__(self, model: Generator, threads: int) -> None:
+        super().__init__(model, threads)
 
     def norm_stats(self, x_nhwc: FloatArray) -> FloatArray:
         from ..archs.animeganv2 import NORM_LAYERS

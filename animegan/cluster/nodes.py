@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,16 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..ports import free_port
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on at the moment, on the loopback interface."""
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 def auth_env(token_file: Path) -> dict[str, str]:
@@ -194,7 +188,7 @@ def main() -> int:
     import ray._private.services as services
     from ray.scripts.scripts import main as ray_main
 
-    services.resolve_ip_for_localhost = lambda host: host  # type: ignore[assignment]
+    services.resolve_ip_for_localhost = lambda host: host
     return int(ray_main() or 0)
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..errors import AnimeGANError
 from ..imageio import OutputFormat
 from ..pipeline import Engine, StylizeOptions
 from ..settings import Settings
 from .connect import current_node
-
-if TYPE_CHECKING:
-    from .video import Segment, SegmentResult
+from .segments import Segment, SegmentResult, stylize_segment
 
 REPLICA_CPUS = 1
 """CPUs (and engine threads) per replica: one replica per CPU slot serves one user at a time."""
@@ -32,9 +28,7 @@ class EngineReplica:
             return err
 
     def segment(self, segment: Segment) -> SegmentResult | AnimeGANError:
-        """One video segment, stylized and encoded (see :mod:`animegan.cluster.video`)."""
-        from .video import stylize_segment
-
+        """One video segment, stylized and encoded (see :mod:`animegan.cluster.segments`)."""
         try:
             return stylize_segment(self.engine, segment)
         except AnimeGANError as err:

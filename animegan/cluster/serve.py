@@ -1,8 +1,9 @@
 """``app.py --ray``: the app's stylize, batch and video work on a Ray Serve deployment of the engine.
 
-Each replica is one :class:`~animegan.pipeline.Engine` on one CPU (one thread), spread across the
-nodes; the app process keeps only the UI, the queue and the result cache. Serve replaces a replica
-that dies; the request it held is sent again once. Serve's HTTP proxy is not started: the app talks
+:class:`ServeService` is the app's :class:`~animegan.service.Service` on the deployment. Each replica is one
+:class:`~animegan.pipeline.Engine` on one CPU (one thread), spread across the nodes; the app process keeps only
+the UI, the queue, the result cache and a local engine that answers the catalogue without loading a model.
+Serve replaces a replica that dies; the request it held is sent again once. Serve's HTTP proxy is not started: the app talks
 to the replicas through a deployment handle. Several app processes can share one deployment: the
 first deploys it, the others attach to it.
 """
@@ -10,6 +11,7 @@ first deploys it, the others attach to it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,14 +21,13 @@ from ..imageio import OutputFormat, Source
 from ..pipeline import Engine, StylizeOptions
 from ..progress import Progress, no_progress
 from ..settings import Settings
+from ..video import VideoOptions, VideoResult
 from .connect import ClusterError, cluster_cpus, connect
 from .replica import REPLICA_CPUS, EngineReplica
+from .segments import Segment, SegmentResult, convert_video_on_cluster
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from ..video import VideoOptions, VideoResult
-    from .video import Segment, SegmentResult
+    from ray.serve.handle import DeploymentHandle
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,12 @@ class Scale:
         return cls(n, n)
 
 
-class ServeEngine(Engine):
-    """An Engine whose :meth:`render` and :meth:`convert_video` run on the Serve deployment.
+class ServeService:
+    """The app's service with :meth:`render` and :meth:`convert_video` on the Serve deployment, one request per
+    replica at a time; ``engine`` (local) answers the rest without loading a model."""
 
-    Everything else (styles, availability, settings) is answered locally, without loading a model.
-    """
-
-    def __init__(self, settings: Settings, handle: Any, scale: Scale) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, handle: DeploymentHandle[EngineReplica], scale: Scale) -> None:
+        self.engine = Engine(settings)
         self.handle = handle
         self.scale = scale
         self.concurrency = scale.maximum
@@ -105,9 +104,7 @@ class ServeEngine(Engine):
 
     def convert_video(self, source: str | Path, destination: str | Path, options: VideoOptions,
                       progress: Progress = no_progress) -> VideoResult:
-        from .video import convert_video_on_cluster
-
-        return convert_video_on_cluster(self.settings, source, destination, options, self.segments, progress,
+        return convert_video_on_cluster(self.engine.settings, source, destination, options, self.segments, progress,
                                         self.concurrency)
 
     def segments(self, segments: list[Segment]) -> Iterator[SegmentResult]:
@@ -118,9 +115,10 @@ class ServeEngine(Engine):
             yield from pool.map(lambda seg: self.call("segment", seg), segments)
 
 
-def serve_engine(settings: Settings, address: str, replicas: int | None = None, autoscale: str | None = None) -> ServeEngine:
+def serve_service(settings: Settings, address: str, replicas: int | None = None,
+                  autoscale: str | None = None) -> ServeService:
     """Join the cluster, deploy the engine (or attach to the deployment another front-end made) and
-    return the app's engine. Raises ClusterError."""
+    return the app's service. Raises ClusterError."""
     connect(address)
     from ray import serve
 
@@ -129,18 +127,18 @@ def serve_engine(settings: Settings, address: str, replicas: int | None = None, 
     running = serve.status().applications.get(APP_NAME)
     if running is not None and str(running.status).endswith("RUNNING"):
         log.info("attaching to the running Serve application %r", APP_NAME)
-        return ServeEngine(settings, serve.get_app_handle(APP_NAME), scale)
+        return ServeService(settings, serve.get_app_handle(APP_NAME), scale)
     options: dict[str, Any] = {"ray_actor_options": {"num_cpus": REPLICA_CPUS}, "max_ongoing_requests": 1}
     if scale.fixed:
         options["num_replicas"] = scale.maximum
     else:
         options["autoscaling_config"] = {"min_replicas": scale.minimum, "max_replicas": scale.maximum,
                                          "target_ongoing_requests": 1, "upscale_delay_s": 2, "downscale_delay_s": 120}
-    deployment = serve.deployment(EngineReplica, name="engine", **options)
+    deployment = serve.deployment(name="engine", **options)(EngineReplica)  # the decorator form: Ray types only that one
     handle = serve.run(deployment.bind(settings), name=APP_NAME, route_prefix=None)
     log.info("Serve application %r: %s replicas of %d CPU", APP_NAME,
              scale.maximum if scale.fixed else f"{scale.minimum}-{scale.maximum}", REPLICA_CPUS)
-    return ServeEngine(settings, handle, scale)
+    return ServeService(settings, handle, scale)
 
 
 def shutdown(address: str) -> None:

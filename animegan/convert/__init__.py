@@ -13,6 +13,8 @@ Importing this package is cheap; each conversion imports what it needs when it r
 - ``tflite-onnx``: ``model`` (a float TFLite model, fp16 weights allowed) → ONNX with the TFLite tensor names.
 - ``tf-graph-onnx``: ``model`` (a frozen GraphDef ``.pb``) → ONNX with tensors named ``node:0``.
 - ``tfjs-onnx``: ``model.json`` and ``weights.bin`` (its one shard) → ONNX with tensors named ``node:0``.
+- ``cartoongan-onnx``: the 94 released ``.npy`` tensors of the CartoonGAN generator (one role per file name) →
+  ONNX ``x`` → ``y`` built from them (:mod:`.cartoongan`; RGB like every other style, though the network is BGR).
 
 Every ONNX result takes and returns NHWC float32 like the original and runs NCHW inside.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WeightsError
+from .cartoongan import FILES as CARTOONGAN_FILES
 
 Conversion = Callable[[Mapping[str, Path], Path], None]
 
@@ -71,6 +74,14 @@ def tfjs_onnx(inputs: Mapping[str, Path], dst: Path) -> None:
     _save_onnx(tf_graph.to_onnx(graph), dst)
 
 
+def cartoongan_onnx(inputs: Mapping[str, Path], dst: Path) -> None:
+    """The CartoonGAN generator's released tensors (roles: their file names, e.g. ``conv01_1.weight.npy``) → ``dst``:
+    ONNX ``x`` → ``y``, 1×H×W×3 RGB float32 in [-1, 1] (H, W multiples of 4), fp32 weights."""
+    from . import cartoongan
+
+    _save_onnx(cartoongan.to_onnx(cartoongan.read_tensors(inputs)), dst)
+
+
 def _guarded(name: str, convert: Conversion) -> Conversion:
     """``convert`` with any stray low-level error (a malformed input the readers did not foresee, a failed
     write) turned into a WeightsError naming the conversion and its files."""
@@ -102,12 +113,14 @@ CONVERSIONS: dict[str, Conversion] = {
     "tflite-onnx": _guarded("tflite-onnx", tflite_onnx),
     "tf-graph-onnx": _guarded("tf-graph-onnx", tf_graph_onnx),
     "tfjs-onnx": _guarded("tfjs-onnx", tfjs_onnx),
+    "cartoongan-onnx": _guarded("cartoongan-onnx", cartoongan_onnx),
 }
 ROLES: dict[str, tuple[str, ...]] = {
     "tflite-int8-animeganv2": ("model",),
     "tflite-onnx": ("model",),
     "tf-graph-onnx": ("model",),
     "tfjs-onnx": ("model.json", "weights.bin"),
+    "cartoongan-onnx": CARTOONGAN_FILES,
 }
 """The input files each conversion takes, by role."""
 

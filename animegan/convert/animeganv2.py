@@ -1,5 +1,5 @@
 """AnimeGANv2 generator weights from a full-integer TFLite model, as a state dict of
-:class:`animegan.archs.animeganv2.Generator` (the recipe of ``weights/anime/PROVENANCE.md`` §3).
+:class:`animegan.archs.animeganv2.Generator` (the conversion the manifest names for these weights).
 
 The TFLite graph holds 25 convolutions (21 CONV_2D, 4 DEPTHWISE_CONV_2D) and 24 LayerNorms (a MUL by a
 constant ``gamma`` and a SUB from a constant ``beta``); in graph order they map one-to-one onto the
@@ -39,9 +39,8 @@ def state_dict(model: Model) -> dict[str, Array]:
     convs = [(n, m) for n, m in generator.named_modules() if type(m).__name__ == "Conv2d"]
     norms = [n for n, m in generator.named_modules() if type(m).__name__ == "GroupNorm"]
     tflite_convs = [op for op in model.ops if op.code in ("CONV_2D", "DEPTHWISE_CONV_2D")]
-    gammas = [_constant_operand(model, op) for op in model.ops if op.code == "MUL"]
-    betas = [_constant_operand(model, op, only_first=True) for op in model.ops if op.code == "SUB"]
-    gammas, betas = [g for g in gammas if g is not None], [b for b in betas if b is not None]
+    gammas = [g for g in (_constant_operand(model, op) for op in model.ops if op.code == "MUL") if g is not None]
+    betas = [b for b in (_constant_operand(model, op, only_first=True) for op in model.ops if op.code == "SUB") if b is not None]
     if (len(tflite_convs), len(gammas), len(betas)) != (len(convs), len(norms), len(norms)):
         raise WeightsError(f"{model.source}: expected an AnimeGANv2 generator ({len(convs)} convolutions, {len(norms)} "
                            f"LayerNorms), found {len(tflite_convs)} convolutions, {len(gammas)} gamma and {len(betas)} "

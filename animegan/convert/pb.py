@@ -35,7 +35,7 @@ NUMPY_TYPES: dict[int, type[np.generic]] = {
 """The numeric DataTypes as numpy types (the others never hold weights)."""
 
 _F = descriptor_pb2.FieldDescriptorProto
-_MESSAGES = {
+_MESSAGES: dict[str, list[tuple[str, int, _F.Type.ValueType, bool, str | None]]] = {
     # message: [(field, number, type, repeated, type name for messages/enums)]
     "TensorShapeProto.Dim": [("size", 1, _F.TYPE_INT64, False, None), ("name", 2, _F.TYPE_STRING, False, None)],
     "TensorShapeProto": [("dim", 2, _F.TYPE_MESSAGE, True, "TensorShapeProto.Dim"),
@@ -108,7 +108,7 @@ def _classes() -> dict[str, type[message.Message]]:
 
 def parse_graph_def(data: bytes, source: str) -> Any:
     """A binary ``GraphDef`` (a frozen ``.pb``) as a message. Raises WeightsError naming ``source``."""
-    graph = _classes()["GraphDef"]()
+    graph: Any = _classes()["GraphDef"]()  # built from a runtime descriptor: its fields are not known statically
     try:
         graph.ParseFromString(data)
     except message.DecodeError as err:
@@ -118,9 +118,9 @@ def parse_graph_def(data: bytes, source: str) -> Any:
     return graph
 
 
-def graph_def_from_json(topology: Mapping[str, Any], source: str) -> Any:
+def graph_def_from_json(topology: dict[str, Any], source: str) -> Any:
     """A ``GraphDef`` from its protobuf-JSON form (a tfjs ``modelTopology``). Raises WeightsError naming ``source``."""
-    graph = _classes()["GraphDef"]()
+    graph: Any = _classes()["GraphDef"]()  # as in parse_graph_def
     try:
         json_format.ParseDict(topology, graph, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError) as err:

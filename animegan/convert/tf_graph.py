@@ -262,7 +262,8 @@ class _Translator:
         every other operand can follow it, else TF order. Returns the names, the result's rank, and the layout."""
         runtime = [self.values.get(ref) for ref in op.inputs]
         ranks = [v.rank if v is not None else self.consts[ref].stored.ndim for v, ref in zip(runtime, op.inputs, strict=True)]
-        rank = None if any(r is None for r in ranks) else max(ranks)  # type: ignore[type-var]
+        known = [r for r in ranks if r is not None]
+        rank = max(known) if len(known) == len(ranks) else None
         nchw = any(v is not None and v.nchw for v in runtime) and all(
             v is None or v.rank == 4 for v in runtime) and rank == 4
         names = []
@@ -580,7 +581,7 @@ _FOLDABLE: dict[str, Callable[[list[Array], Mapping[str, Any]], Array]] = {
     "Squeeze": lambda a, at: np.squeeze(a[0], axis=tuple(int(d) for d in at.get("squeeze_dims", [])) or None),
     "Transpose": lambda a, _: np.transpose(a[0], [int(p) for p in a[1]]),
     "Reshape": lambda a, _: np.reshape(a[0], [int(d) for d in a[1]]),
-    "Range": lambda a, _: np.arange(a[0], a[1], a[2]).astype(a[0].dtype),
+    "Range": lambda a, _: np.arange(a[0], a[1], a[2]).astype(a[0].dtype),  # type: ignore[call-overload]  # 0-d arrays work too
     "Pack": lambda a, at: np.stack(a, axis=int(at.get("axis", 0))),
     "ConcatV2": lambda a, _: np.concatenate(a[:-1], axis=int(a[-1])),
     "Sub": lambda a, _: np.subtract(a[0], a[1]),

@@ -17,8 +17,10 @@ from ..errors import WeightsError
 from . import pb
 from .ir import Constant, TfGraph
 
-_PLAIN = {"float32": np.float32, "int32": np.int32}
+_PLAIN: dict[str, type[np.generic]] = {"float32": np.float32, "int32": np.int32}
 """Unquantized tfjs weight dtypes (little-endian, 4 bytes)."""
+_QUANTIZED: dict[str, type[np.generic]] = {"uint8": np.uint8, "float16": np.float16}
+"""The stored dtypes of quantized float32 tfjs weights."""
 
 
 def read_graph_model(model_json: Path, shard: Path) -> TfGraph:
@@ -63,7 +65,7 @@ def _weights(manifest: Any, data: bytes, model_json: Path, shard: Path) -> dict[
         count = int(np.prod(shape, dtype=np.int64))
         quant = spec.get("quantization")
         if quant:
-            stored_type = {"uint8": np.uint8, "float16": np.float16}.get(quant.get("dtype"))
+            stored_type = _QUANTIZED.get(quant.get("dtype"))
             if stored_type is None or dtype != "float32":
                 raise WeightsError(f"{model_json}: weight {name!r} is quantized as {quant.get('dtype')!r} from {dtype!r}; "
                                    f"only uint8 and float16 encodings of float32 are supported")

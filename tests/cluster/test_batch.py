@@ -14,8 +14,9 @@ import psutil
 import pytest
 from PIL import Image
 
+from animegan.quality import psnr
 from tests.cluster.conftest import Cluster, derived_photos
-from tests.conftest import REPO, psnr
+from tests.conftest import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 

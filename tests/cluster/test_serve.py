@@ -26,9 +26,11 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from animegan import Engine, StylizeOptions
+from animegan.ports import free_port
+from animegan.quality import psnr
 from tests.cluster.conftest import Cluster, derived_photos
-from tests.conftest import REPO, psnr
-from tests.e2e.conftest import Server, free_port, start_app, stop_app
+from tests.conftest import REPO
+from tests.e2e.conftest import Server, start_app, stop_app
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from animegan.ports import free_port
 from tests.conftest import ARTIFACTS, REPO, SHARED
-from tests.e2e.conftest import free_port
 from tests.weights_mirror import WeightsMirror, index_upstream_bytes
 
 IMAGE = "localhost/animegan-webui:test"

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from animegan import Engine, StylizeOptions
-from tests.conftest import make_settings, psnr
+from animegan import STYLES, Engine, StylizeOptions
+from animegan.quality import psnr
+from tests.conftest import make_settings
 from tests.docker.conftest import LOGS, Built, Container, podman
 
 pytestmark = pytest.mark.timeout(3600)
@@ -40,7 +41,7 @@ def in_image(image: str, code: str) -> str:
 def test_the_image_is_small_and_carries_no_gpu_libraries_and_no_torch(built_image: Built) -> None:
     record(build_seconds=round(built_image.seconds, 1), image_bytes=built_image.size_bytes,
            image_gb=round(built_image.size_bytes / 1e9, 2))
-    assert built_image.size_bytes <= 1.3e9, f"image is {built_image.size_bytes / 1e9:.2f} GB"
+    assert built_image.size_bytes <= 1.4e9, f"image is {built_image.size_bytes / 1e9:.2f} GB"  # 13 styles: 1.38 GB
     packages = json.loads(in_image(built_image.image, "import json, importlib.metadata as m; "
                                    "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))"))
     assert not [p for p in packages if p.startswith(("nvidia", "triton"))], "GPU libraries in the image"
@@ -55,7 +56,7 @@ def test_the_build_log_is_one_line_per_model(built_image: Built) -> None:
     log = built_image.log if "weights verified" in built_image.log else in_image(built_image.image, (
         "import pathlib; print(pathlib.Path('/app/models/prepare.log').read_text())"))
     lines = [line for line in log.splitlines() if line.startswith(("INFO ", "WARNING ", "ERROR "))]
-    assert any("weights verified; 12 style previews ready" in line for line in lines), log[-3000:]
+    assert any(f"weights verified; {len(STYLES)} style previews ready" in line for line in lines), log[-3000:]
     assert len(lines) < 40, "\n".join(lines)
     assert not [line for line in lines if line.startswith("ERROR")], "\n".join(lines)
     # the one upscaler whose weights nobody bundled: reported and left out, never a failed build

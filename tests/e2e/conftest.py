@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,12 @@ from typing import Any
 
 import pytest
 
+from animegan.ports import free_port
 from tests.browser_page import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ARTIFACTS, REPO, WEIGHTS_PATH
 
 PREVIEW_CACHE = ARTIFACTS / "preview-cache"
 """Style thumbnails are content-addressed (photo, weights, style, size), so runs may share them."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

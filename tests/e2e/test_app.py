@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from animegan import Engine
-from tests.conftest import psnr
+from animegan.quality import psnr
 from tests.e2e.conftest import Server, start_app, stop_app
 
 pytestmark = pytest.mark.e2e

@@ -80,3 +80,22 @@ def test_exit_codes(tmp_path: Path, photos: Path) -> None:
     nothing = run_cli("stylize", str(tmp_path / "nope*.jpg"), "-o", str(tmp_path / "o"), "--style", "cute")
     assert nothing.returncode == 4 and "no input files" in nothing.stderr
     assert "Traceback" not in unknown.stderr + missing.stderr + nothing.stderr
+
+
+def test_style_all_writes_every_available_style_fastest_first(tmp_path: Path, photos: Path) -> None:
+    photo = photos / "landscape_beach_small_256.jpg"
+    out = tmp_path / "all"
+    proc = run_cli("stylize", str(photo), "--style", "all", "-o", str(out), "--max-side", "128", "--json", "--backend", "onnx")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    styles = json.loads(run_cli("styles", "--json").stdout)
+    available = {s["id"]: s for s in styles if s["available"]}
+    assert [r["style"] for r in rows] and {r["style"] for r in rows} == set(available)
+    costs = ["fast", "medium", "slow"]
+    order = [costs.index(available[r["style"]]["cost"]) for r in rows]
+    assert order == sorted(order), "the fastest styles come first"
+    for r in rows:
+        assert r["error"] is None and Path(r["output"]) == out / f"landscape_beach_small_256_{r['style']}.png"
+        assert Image.open(r["output"]).size == Image.open(photo).size
+    refused = run_cli("stylize", str(photo), "--style", "all", "-o", str(tmp_path / "one.png"))
+    assert refused.returncode == 2 and "must be a directory" in refused.stderr

@@ -22,9 +22,10 @@ import pytest
 
 from animegan import STYLES, Engine, Settings, StylizeOptions
 from animegan.install import Installer
+from animegan.quality import psnr
 from animegan.settings import MANIFEST_PATH
-from animegan.weights import load_manifest
-from tests.conftest import ARTIFACTS, REPO, SHARED, psnr
+from animegan.weights import load_manifest, sha256_of
+from tests.conftest import ARTIFACTS, REPO, SHARED
 from tests.e2e.conftest import start_app, stop_app
 from tests.weights_mirror import WeightsMirror, index_upstream_bytes
 
@@ -125,6 +126,67 @@ def test_sources_json_lists_every_download(tmp_path: Path) -> None:
     rows = json.loads(cli(env, "weights", "--sources", "--json").stdout)
     assert {r["id"] for r in rows} == set(ENTRIES)
     assert all({"id", "file", "url", "sha256"} <= set(r) for r in rows)
+
+
+# ---- CartoonGAN Hosoda: 94 upstream files, converted locally ----------------------------------------------------
+
+HOSODA = "cartoongan_hosoda"
+HOSODA_FOLDER = ("raw.githubusercontent.com/mnicnc404/CartoonGan-tensorflow/2f26a525f8b604b8e98fb84ebad0af5aef727944/"
+                 "style_transfer/cartoongan/pretrained_weights/hosoda/")
+HOSODA_ORIGINALS = SHARED / "weights" / "anime" / "original" / HOSODA
+
+
+def test_hosoda_lists_each_upstream_file_pinned_to_its_commit() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    rows = [r for r in json.loads(cli(env, "weights", "--sources", "--json").stdout) if r["id"] == HOSODA]
+    assert sorted(r["role"] for r in rows) == sorted(p.name for p in HOSODA_ORIGINALS.iterdir()) and len(rows) == 94
+    for r in rows:
+        original = HOSODA_ORIGINALS / r["role"]
+        assert r["url"] == f"https://{HOSODA_FOLDER}{r['role']}" and r["convert"] == "cartoongan-onnx"
+        assert r["sha256"] == sha256_of(original) and r["bytes"] == original.stat().st_size
+        assert r["installs"] == "cartoongan_hosoda.onnx" and r["installs_sha256"] == ENTRIES[HOSODA].sha256
+        assert r["license"] == ("the repository (mnicnc404/CartoonGan-tensorflow) is Apache-2.0; the weights are the "
+                                "CartoonGAN authors' release, for which no separate licence is stated")
+
+
+def test_hosoda_installs_on_a_fresh_machine_from_its_upstream_files(tmp_path: Path, mirror: WeightsMirror,
+                                                                    engine: Engine, photos: Path) -> None:
+    """Nothing on the search path but the download folder: the 94 tensors come through the mirror, are converted
+    here into the file the manifest pins, and the style runs from it as it does from the tests' own copy."""
+    settings = fresh_settings(tmp_path, mirror)
+    assert Engine(settings).style_status("hosoda").state == "missing"
+    result = installer(settings).install(ENTRIES[HOSODA])
+    assert result.outcome == "installed", result.message
+    assert "converted with cartoongan-onnx" in result.message and HOSODA_FOLDER in result.message
+    fetched = sorted(r.path for r in mirror.requests)
+    assert fetched == sorted(HOSODA_FOLDER + p.name for p in HOSODA_ORIGINALS.iterdir())
+    assert files_under(settings.download_dir) == ["anime/cartoongan_hosoda.onnx"], "the upstream files are removed"
+    assert result.path is not None and sha256_of(result.path) == ENTRIES[HOSODA].sha256
+    photo = (photos / "portrait_obama_official.jpg").read_bytes()
+    options = StylizeOptions(style="hosoda", max_side=256, backend="onnx")
+    ours = Engine(settings).stylize_file(photo, options).rgb
+    np.testing.assert_allclose(ours, engine.stylize_file(photo, options).rgb, atol=1e-5)
+
+
+def test_a_corrupted_hosoda_tensor_fails_the_install_and_the_retry_fetches_only_the_rest(tmp_path: Path,
+                                                                                        mirror: WeightsMirror) -> None:
+    mirror.faults["hosoda/conv04_1.weight.npy"] = "corrupt"
+    settings = fresh_settings(tmp_path, mirror)
+    failed = installer(settings).install(ENTRIES[HOSODA])
+    assert failed.outcome == "failed" and failed.path is None
+    assert "conv04_1.weight.npy: the downloaded bytes do not match the pinned sha256" in failed.message
+    assert f"--download {HOSODA}" in failed.message
+    assert not (settings.download_dir / "anime").exists() or files_under(settings.download_dir / "anime") == []
+    assert not [n for n in files_under(settings.download_dir) if n.endswith(".part")]
+    assert Engine(settings).style_status("hosoda").state == "missing"
+    verified = {r.path for r in mirror.requests if not r.path.endswith("conv04_1.weight.npy")}
+    mirror.faults.clear()
+    mirror.requests.clear()
+    again = installer(settings).install(ENTRIES[HOSODA])
+    assert again.outcome == "installed", again.message
+    retried = {r.path for r in mirror.requests}
+    assert retried and not retried & verified, "files already downloaded and verified are not fetched again"
+    assert Engine(settings).style_status("hosoda").available
 
 
 # ---- sources and fallbacks ----------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from gradio_client.utils import QueueError
 from PIL import Image
 
 from animegan import Engine, StylizeOptions, encode
-from tests.conftest import ARTIFACTS, psnr
+from animegan.quality import psnr
+from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import Server, start_app, stop_app
 
 pytestmark = pytest.mark.e2e

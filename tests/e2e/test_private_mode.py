@@ -29,8 +29,9 @@ import pytest
 from PIL import Image
 
 from animegan import STYLES, Engine
+from animegan.quality import psnr
 from tests.browser_page import CHROMIUM, CHROMIUM_ARGS, page_stylize
-from tests.conftest import ARTIFACTS, make_settings, psnr
+from tests.conftest import ARTIFACTS, make_settings
 from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e

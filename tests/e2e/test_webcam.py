@@ -1,6 +1,6 @@
 """Webcam tab in a real browser: Chromium's fake camera streams to the real app, stylized frames come back.
 
-Drives ``app.build_app(engine)``'s Webcam tab through its element ids (``webcam-in``, ``webcam-out``,
+Drives ``app.build_app(service)``'s Webcam tab through its element ids (``webcam-in``, ``webcam-out``,
 ``webcam-fps``).
 """
 
@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from animegan import Engine
+from animegan import Engine, LocalService
+from animegan.ports import free_port
 from tests.conftest import make_settings
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +36,15 @@ def webcam_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("webcam")
     engine = Engine(make_settings(tmp, ANIMEGAN_LIVE_SIDE=str(LIVE_SIDE)))
     local = app.local_runtime(engine)  # private mode on, as `python app.py` runs: the page is cross-origin isolated
-    demo = app.build_app(engine, local)
-    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    web = app.build_app(LocalService(engine), local)
+    ids = {getattr(block, "elem_id", None) for block in web.blocks.blocks.values()}
     assert {"webcam-in", "webcam-out", "webcam-fps"} <= ids, "app.py lost its Webcam tab"
     port = free_port()
-    app.launch(demo, engine.settings, host="127.0.0.1", port=port, block=False, local=local)
+    app.launch(web, host="127.0.0.1", port=port, block=False)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        demo.close()
+        web.blocks.close()
 
 
 def _image_from_src(src: str) -> np.ndarray:

@@ -26,6 +26,7 @@ def photo(photos: Path, name: str, side: int) -> np.ndarray:
     return resize(rgb, *fit_within(*rgb.shape[:2], side))
 
 
+@pytest.mark.slow
 def test_auto_runs_v2_through_its_onnx_export_and_agrees_with_torch(engine: Engine, photos: Path) -> None:
     auto = engine.stylizer("hayao")
     choice, _ = style_choice(engine.style_model("hayao"), engine.settings, measure=False)
@@ -44,6 +45,7 @@ def test_a_backend_that_cannot_run_a_style_is_a_clear_error(engine: Engine) -> N
         engine.stylizer("shinkai", "torch")
 
 
+@pytest.mark.slow
 def test_derived_models_come_from_verified_weights_and_are_cached(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, ANIMEGAN_MODEL_CACHE_DIR=str(tmp_path / "models"))
     engine = Engine(settings)
@@ -88,6 +90,7 @@ def int8_engine(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     return engine_with_own_cache(settings, tmp_path_factory.mktemp("int8") / "models")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", ["hayao"])
 def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, photos: Path, artifacts: Path) -> None:
     """The INT8 model is built (forced once) with its build-time guard; on every shared photo it must
@@ -116,6 +119,7 @@ def test_int8_quality_guard_on_every_photo(style: str, int8_engine: Engine, phot
         assert all_pass, f"INT8 passed its build-time guard but fails on real photos (worst {worst}):\n{report}"
 
 
+@pytest.mark.slow
 def test_default_backend_is_within_30_db_of_the_exact_fp32_generator_on_every_photo(
     int8_engine: Engine, photos: Path, artifacts: Path
 ) -> None:
@@ -134,6 +138,7 @@ def test_default_backend_is_within_30_db_of_the_exact_fp32_generator_on_every_ph
     assert rows[0][0] >= MIN_PSNR, f"{auto.backend.name} vs the exact fp32 generator, worst first:\n{report}"
 
 
+@pytest.mark.slow
 def test_prepare_builds_int8_once_and_auto_follows_its_measurement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,10 +1,12 @@
-"""Every upstream original converts locally into a file that runs like the one we ship: same outputs on real
-photos (and an odd size padded the way the product pads), byte-identical results on every run, and the
-product's derived models (v1 statistics graft, v3 INT8) build on them. Malformed inputs are clear errors."""
+"""Every upstream original converts locally into a file that runs like the one we ship (or, where ../shared has
+only the originals, like our PyTorch build of the network): same outputs on real photos (and an odd size padded the
+way the product pads), byte-identical results on every run, and the product's derived models (statistics graft,
+v3 INT8) build on them. Malformed inputs are clear errors."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -13,15 +15,17 @@ import pytest
 import torch
 
 from animegan import STYLES
+from animegan.archs.cartoongan import PARAMETERS
+from animegan.archs.cartoongan import Generator as CartoonGan
 from animegan.backends import Backend, derived, open_backend
 from animegan.backends.graphs import GraphBackend, open_graph
 from animegan.convert import CONVERSIONS
 from animegan.errors import WeightsError
 from animegan.imageio import decode
+from animegan.quality import psnr
 from animegan.resample import fit_within, resize
 from animegan.stylizer import Stylizer
-from tests.conftest import psnr
-from tests.convert_cases import ANIME, CASES, ORIGINAL, ConvertCase
+from tests.convert_cases import ANIME, CASES, ORIGINAL, PYTORCH_CASES, ConvertCase
 
 PHOTOS = ("city_tokyo_street.jpg", "portrait_obama_official.jpg", "landscape_fuji_autumn_1365x2048.jpg")
 ODD_PHOTO, ODD_SIZE = "still_coffee_cup.png", (141, 203)  # H×W: not a multiple of 8, so the Stylizer pads it
@@ -29,7 +33,7 @@ SIDE = 256
 """Longer side of the photos (the v1 generators are slow; the fixed-size v3 model resizes to 512² anyway)."""
 MIN_PSNR_DB, MAX_ABS_ERR = 50.0, 1e-4
 """Converted vs shipped output, both clipped to [0, 1] as the product returns them."""
-BY_ID = {case.id: case for case in CASES}
+BY_ID = {case.id: case for case in (*CASES, *PYTORCH_CASES)}
 
 
 @pytest.fixture(scope="module")
@@ -60,35 +64,72 @@ def backend(case: ConvertCase, path: Path) -> Backend:
     return GraphBackend(open_graph(path, "onnxruntime", 2), spec.input_name, spec.output_name)
 
 
-NO_STYLE_YET = {"cartoongan_hosoda"}
-"""Upstream originals kept beside the others for a style the product does not have yet (CartoonGAN, Hosoda)."""
+class PyTorchCartoonGan:
+    """Our PyTorch build of the CartoonGAN generator, loaded from the released tensors, as a style backend:
+    NHWC RGB in and out like the converted graph (the network itself is NCHW BGR)."""
+
+    name = "torch"
+
+    def __init__(self, originals: dict[str, Path]) -> None:
+        self.model = CartoonGan().eval()
+        tensors = {Path(role).stem: torch.from_numpy(np.load(path, allow_pickle=False)) for role, path in originals.items()}
+        self.model.load_state_dict(tensors, strict=True)
+
+    def run(self, x_nhwc: np.ndarray) -> np.ndarray:
+        x_bgr = torch.from_numpy(np.ascontiguousarray(x_nhwc[..., ::-1])).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            y_bgr = self.model(x_bgr)
+        return np.ascontiguousarray(y_bgr.permute(0, 2, 3, 1).numpy()[..., ::-1])
 
 
-def test_the_cases_cover_every_original() -> None:
-    used = {source.split(":")[0] for case in CASES for source in case.sources.values()}
-    assert used == {p.name for p in ORIGINAL.iterdir()} - NO_STYLE_YET
-    assert not used & NO_STYLE_YET, "a style converts it now: take it off NO_STYLE_YET"
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_converted_model_matches_the_shipped_file_on_real_photos(case: ConvertCase, workdir: Path, photos: Path) -> None:
-    spec = STYLES.get(case.style)
-    ours = Stylizer(spec, backend(case, converted(case, workdir)))
-    shipped = Stylizer(spec, backend(case, ANIME / case.shipped))
+def real_photos(photos: Path) -> list[tuple[str, np.ndarray]]:
+    """:data:`PHOTOS` at :data:`SIDE` px, and :data:`ODD_PHOTO` at the odd size :data:`ODD_SIZE`."""
     images = []
     for name in PHOTOS:
         rgb = decode(photos / name, 40_000_000).rgb
         images.append((name, resize(rgb, *fit_within(*rgb.shape[:2], SIDE))))
     images.append((f"{ODD_PHOTO}@{ODD_SIZE[1]}x{ODD_SIZE[0]}", resize(decode(photos / ODD_PHOTO, 40_000_000).rgb, *ODD_SIZE)))
-    for name, rgb in images:
-        a, b = ours(rgb), shipped(rgb)
+    return images
+
+
+def assert_same_outputs(case: ConvertCase, ours: Stylizer, reference: Stylizer, photos: Path) -> None:
+    for name, rgb in real_photos(photos):
+        a, b = ours(rgb), reference(rgb)
         assert a.shape == b.shape == rgb.shape
         err, score = float(np.abs(a - b).max()), psnr(a, b)
         print(f"{case.id} {name} {rgb.shape[1]}x{rgb.shape[0]}: PSNR {score:.1f} dB, max |err| {err:.2e}")
         assert score >= MIN_PSNR_DB and err <= MAX_ABS_ERR, f"{case.id} on {name}: PSNR {score:.1f} dB, max |err| {err:.2e}"
 
 
+def test_the_cases_cover_every_original() -> None:
+    used = {source.split(":")[0].split("/")[0] for case in (*CASES, *PYTORCH_CASES) for source in case.sources.values()}
+    assert used == {p.name for p in ORIGINAL.iterdir()}
+    (hosoda,) = PYTORCH_CASES
+    assert set(hosoda.sources.values()) == {f"cartoongan_hosoda/{p.name}" for p in (ORIGINAL / "cartoongan_hosoda").iterdir()}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_converted_model_matches_the_shipped_file_on_real_photos(case: ConvertCase, workdir: Path, photos: Path) -> None:
+    spec = STYLES.get(case.style)
+    ours = Stylizer(spec, backend(case, converted(case, workdir)))
+    shipped = Stylizer(spec, backend(case, ANIME / case.shipped))
+    assert_same_outputs(case, ours, shipped, photos)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", PYTORCH_CASES, ids=lambda c: c.id)
+def test_converted_model_matches_our_pytorch_build_on_real_photos(case: ConvertCase, workdir: Path, photos: Path) -> None:
+    """The CartoonGAN graph (written by the converter, RGB) against :class:`animegan.archs.cartoongan.Generator`
+    (BGR) loaded with the same 94 released tensors, both padded to the style's multiple of 4 by the Stylizer."""
+    spec = STYLES.get(case.style)
+    reference = PyTorchCartoonGan(case.inputs(workdir / "inputs"))
+    assert sum(p.numel() for p in reference.model.parameters()) == PARAMETERS == 11_129_667
+    ours = Stylizer(spec, backend(case, converted(case, workdir)))
+    assert_same_outputs(case, ours, Stylizer(spec, reference), photos)
+
+
+@pytest.mark.parametrize("case", (*CASES, *PYTORCH_CASES), ids=lambda c: c.id)
 def test_conversion_is_deterministic_and_gives_the_recorded_bytes(case: ConvertCase, workdir: Path) -> None:
     again = workdir / "second" / case.shipped
     CONVERSIONS[case.conversion](case.inputs(workdir / "inputs"), again)
@@ -108,12 +149,21 @@ def test_v2_state_dict_is_the_shipped_file_tensor_for_tensor_and_byte_for_byte(w
     assert sha256(converted(case, workdir)) == sha256(ANIME / case.shipped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.id.startswith("v1_")], ids=lambda c: c.id)
 def test_v1_statistics_graft_builds_on_the_converted_graph(case: ConvertCase, workdir: Path) -> None:
     record = derived.graft_onnx_stats(converted(case, workdir), workdir / f"{case.id}-stats.onnx")
     assert record["norm_moments"] == 80 and record["max_abs_err"] < 1e-5, record
 
 
+@pytest.mark.slow
+def test_cartoongan_statistics_graft_builds_on_the_converted_graph(workdir: Path) -> None:
+    case = BY_ID["cartoongan_hosoda"]
+    record = derived.graft_onnx_stats(converted(case, workdir), workdir / f"{case.id}-stats.onnx")
+    assert record["norm_moments"] == 42 and record["max_abs_err"] < 1e-5, record  # 21 instance norms
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.id.startswith("v3_")], ids=lambda c: c.id)
 def test_v3_int8_quantization_builds_and_passes_its_guard(case: ConvertCase, workdir: Path) -> None:
     src = converted(case, workdir)
@@ -160,3 +210,18 @@ def test_a_shard_of_another_model_is_a_clear_error(workdir: Path, tmp_path: Path
     shutil.copy(whitebox["weights.bin"], shard)
     with pytest.raises(WeightsError, match=r"group1-shard1of1\.bin: holds 2934592 bytes"):
         CONVERSIONS["tfjs-onnx"]({"model.json": v1["model.json"], "weights.bin": shard}, tmp_path / "out.onnx")
+
+
+def test_cartoongan_originals_that_are_cut_misplaced_or_missing_are_clear_errors(workdir: Path, tmp_path: Path) -> None:
+    inputs = BY_ID["cartoongan_hosoda"].inputs(workdir / "inputs")
+    cut = tmp_path / "conv05_2.weight.npy"
+    cut.write_bytes(inputs[cut.name].read_bytes()[:1000])
+    swapped = {**inputs, "conv02_1.weight.npy": inputs["conv02_2.weight.npy"]}
+    without = {k: v for k, v in inputs.items() if k != "in07_2.scale.npy"}
+    for bad, message in (({**inputs, cut.name: cut}, rf"{re.escape(str(cut))}: not a readable \.npy tensor"),
+                         (swapped, r"conv02_2\.weight\.npy: holds float32 \[128, 128, 3, 3\]; conv02_1\.weight must be "
+                                   r"float32 \[128, 64, 3, 3\]"),
+                         (without, r"94 released tensor files; missing: in07_2\.scale\.npy$")):
+        with pytest.raises(WeightsError, match=message):
+            CONVERSIONS["cartoongan-onnx"](bad, tmp_path / "out.onnx")
+        assert not (tmp_path / "out.onnx").exists()

@@ -23,10 +23,10 @@ from animegan.faces import (
     detect_faces,
     face_mask,
     face_plan,
-    pasted_mask,
 )
 from animegan.resample import fit_within, resize
 from animegan.styles import STYLES
+from tests.measures import pasted_mask
 
 from ..conftest import WEIGHTS_PATH, make_settings
 

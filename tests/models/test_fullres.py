@@ -14,6 +14,8 @@ from animegan.resample import fit_within, resize
 from animegan.stylizer import RGB
 from animegan.tiling import run_tiled
 
+pytestmark = pytest.mark.slow
+
 TILE = 384
 """Smaller than the app's 512 so the tests stay quick; the same code runs (``bench/speed.py --sizes 4k`` uses 512)."""
 

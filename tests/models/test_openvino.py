@@ -16,6 +16,8 @@ from animegan.quality import MIN_PSNR, psnr
 from animegan.resample import fit_within, resize
 from tests.conftest import engine_with_own_cache
 
+pytestmark = pytest.mark.slow
+
 SIDE = 256
 """Every style on every photo in two runtimes: small enough to stay quick, big enough for real content."""
 BF16_PSNR, INT8_PSNR = 40.0, MIN_PSNR

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from animegan import Engine, StylizeOptions, decode, encode, to_pil
-from tests.conftest import psnr
+from animegan.quality import psnr
 
 FAST = StylizeOptions(style="cute", max_side=384)
 
@@ -71,6 +71,7 @@ def test_extreme_strip_and_odd_size(engine: Engine, photos: Path) -> None:
         assert out.size == size
 
 
+@pytest.mark.slow
 def test_4k_photo_is_processed_under_the_max_side(engine: Engine, photos: Path) -> None:
     pic = decode(photos / "large_snow_station_3840x2160.jpg", engine.settings.max_pixels)
     out = engine.stylize(pic, StylizeOptions(style="shinkai"))

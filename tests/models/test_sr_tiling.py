@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+pytestmark = pytest.mark.slow
+
 F32 = npt.NDArray[np.float32]
 TOLERANCE = 1e-4
 """Max |numpy port - RealESRGANer| (both run the same model on bitwise equal tiles; only float error may differ)."""

@@ -10,7 +10,7 @@ from PIL import Image
 
 from animegan import STYLES, Engine, StylizeOptions, decode, to_pil
 from animegan.imageio import Picture
-from tests.conftest import psnr
+from animegan.quality import psnr
 
 REFERENCES = Path(__file__).resolve().parent.parent / "references"
 REFERENCE_PSNR_DB = 35.0  # onnxruntime/torch kernels may differ slightly between CPUs; a changed model is far below this

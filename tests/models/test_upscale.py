@@ -21,6 +21,7 @@ from PIL import Image
 from animegan import Engine, Picture, StylizeOptions, decode, encode
 from animegan.errors import InvalidOptionError
 from animegan.imageio import to_pil
+from animegan.quality import psnr
 from animegan.resample import resize
 from animegan.upscale import (
     UPSCALERS,
@@ -29,11 +30,11 @@ from animegan.upscale import (
     build_model,
     effective_tile,
     fold_x2,
-    gradient_energy,
     load_upscaler,
     tile_count,
 )
-from tests.conftest import WEIGHTS_PATH, make_settings, psnr
+from tests.conftest import WEIGHTS_PATH, make_settings
+from tests.measures import gradient_energy
 
 NOT_HERE = {"x2plus": "RealESRGAN_x2plus.pth is not in ../shared/weights (see upscale/PROVENANCE.md)"}
 """Registered upscalers whose weights we do not have; every other one must run."""
@@ -86,6 +87,7 @@ def test_real_packages_import() -> None:
     assert isinstance(build_model(UPSCALERS.get("x4plus_anime_6b")), RRDBNet)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upscaler_id", UPSCALERS.ids())
 def test_each_upscaler_runs_on_a_real_photo(engine: Engine, photos: Path, artifacts: Path, upscaler_id: str) -> None:
     spec = UPSCALERS.get(upscaler_id)
@@ -234,6 +236,7 @@ def test_tiny_images(engine: Engine) -> None:
         assert up(rgb, 2).shape == (2 * h, 2 * w, 3)
 
 
+@pytest.mark.slow
 def test_cli_upscaler_choice(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
     from animegan.cli import main
@@ -272,6 +275,7 @@ def test_a_model_failure_is_raised_not_printed(engine: Engine) -> None:
         Upscaler(up.spec, networks, tile=0)(np.zeros((20, 20, 3), np.float32), 2)
 
 
+@pytest.mark.slow
 def test_the_measured_runtime_matches_pytorch_and_upscaling_runs_without_torch(engine: Engine, photos: Path,
                                                                               artifacts: Path, tmp_path: Path) -> None:
     """Each network runs its derived ONNX model in the runtime measured fastest here, equal to PyTorch's network
@@ -313,6 +317,7 @@ def test_the_measured_runtime_matches_pytorch_and_upscaling_runs_without_torch(e
         assert im.size == (256, 256)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upscaler_id", ["animevideov3", "general_x4v3"])
 def test_folded_x2_equals_x4_then_area_downscale(engine: Engine, photos: Path, upscaler_id: str) -> None:
     """The ×2 network folded from the ×4 one is "×4, then INTER_AREA by 2" (a 2×2 box average), to float error."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 from PIL import Image
 
@@ -15,9 +16,10 @@ from animegan.archs.animeganv2 import Generator
 from animegan.backends.torch_backend import load_state_dict
 from animegan.imageio import Picture
 
-TOLERANCE = 2e-3  # in [0, 1] pixel units; STACK.md measured ~4e-4 max error for this export
+TOLERANCE = 2e-3  # in [0, 1] pixel units; this export measured ~4e-4 max error against the reference
 
 
+@pytest.mark.slow
 def test_v2_hayao_matches_onnxruntime(engine: Engine, photos: Path, tmp_path: Path) -> None:
     model = Generator().eval()
     model.load_state_dict(load_state_dict(engine.weights.resolve("animeganv2_hayao_bryandlee_generator.pt")), strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import pytest
 
 from animegan import Engine, StylizeOptions, WeightsChecksumError, WeightsMissingError
 from animegan.cli import main as cli_main
-from tests.conftest import WEIGHTS_PATH, make_settings
+from tests.conftest import SHIPPED_PATH, WEIGHTS_PATH, make_settings
 
-ANIME = Path(WEIGHTS_PATH) / "anime"
+ANIME = Path(SHIPPED_PATH) / "anime"
 
 
 @pytest.fixture()
@@ -35,7 +36,8 @@ def partial_engine(tmp_path: Path, partial_weights: Path) -> Engine:
 def test_every_shipped_weight_the_product_uses_verifies(engine: Engine) -> None:
     """Every weight file in ../shared that the manifest lists resolves (a missing or corrupt one is a failure,
     not a skip); the one it does not list (YuNet) is unused."""
-    shipped = sorted(p.name for p in Path(WEIGHTS_PATH).glob("*/*") if p.suffix in (".pt", ".pth", ".onnx"))
+    shipped = sorted(p.name for d in WEIGHTS_PATH.split(os.pathsep) for p in Path(d).glob("*/*")
+                     if p.suffix in (".pt", ".pth", ".onnx"))
     assert set(shipped) - set(engine.weights.entries) == {"face_detection_yunet_2026may.onnx"}
     for name in shipped:
         if name in engine.weights.entries:
@@ -58,7 +60,7 @@ def test_corrupt_weight_names_file_and_fix(partial_engine: Engine) -> None:
 
 
 def test_other_styles_still_work(partial_engine: Engine) -> None:
-    status = {s.spec.id: s for s in partial_engine.styles()}
+    status = {s.item.id: s for s in partial_engine.styles()}
     assert status["cute"].available
     assert not status["shinkai"].available and "corrupt" in status["shinkai"].reason
     assert not status["hayao"].available and "not found" in status["hayao"].reason

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from animegan import Engine, Settings
+from animegan import Engine, LocalService, Settings
 
 gr = pytest.importorskip("gradio")
 
@@ -24,7 +24,7 @@ def test_no_weights_shows_styles_disabled_with_reason(tmp_path: Path) -> None:
 
     settings = Settings.from_env({"ANIMEGAN_WEIGHTS_PATH": str(tmp_path / "empty"), "ANIMEGAN_DOWNLOAD_DIR": str(tmp_path / "dl"),
                                   "ANIMEGAN_CACHE_DIR": str(tmp_path / "cache"), "ANIMEGAN_PREVIEW_DIR": str(tmp_path / "prev")})
-    demo = app.build_app(Engine(settings))
+    demo = app.build_app(LocalService(Engine(settings)))
     config = demo.get_config_file()
     off = component(config, "styles-off")["value"]
     assert "Not available on this server" in off and "Miyazaki (Hayao)" in off
@@ -55,17 +55,17 @@ def contrast(fg: str, bg: str) -> float:
 
 
 def test_theme_text_meets_wcag_aa() -> None:
-    import app
+    from webui import theme
 
-    pink = app.SAKURA
+    pink = theme.SAKURA
     pairs = {
-        "body text on cream": (app.INK, app.CREAM),
-        "muted text on cream": (app.MUTED, app.CREAM),
-        "muted text on cards": (app.MUTED, app.CARD),
+        "body text on cream": (theme.INK, theme.CREAM),
+        "muted text on cream": (theme.MUTED, theme.CREAM),
+        "muted text on cards": (theme.MUTED, theme.CARD),
         "primary button text": ("#ffffff", pink.c600),
         "block labels": (pink.c800, pink.c50),
-        "links on cream": (pink.c700, app.CREAM),
-        "title": (pink.c800, app.CREAM),
+        "links on cream": (pink.c700, theme.CREAM),
+        "title": (pink.c800, theme.CREAM),
     }
     low = {name: round(contrast(fg, bg), 2) for name, (fg, bg) in pairs.items() if contrast(fg, bg) < 4.5}
     assert not low, f"below WCAG AA 4.5:1: {low}"

@@ -75,7 +75,7 @@ def test_private_switch_is_client_side_visibility_only() -> None:
 def test_app_with_private_mode_adds_no_api_and_says_why_it_is_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No weights and no runtime installed: the switch is disabled with the reason; the local events are page-only."""
     import app
-    from animegan import Engine, Settings
+    from animegan import Engine, LocalService, Settings
 
     monkeypatch.setattr(br, "VENDOR_DIR", tmp_path / "no-runtime")
     settings = Settings.from_env({"ANIMEGAN_WEIGHTS_PATH": str(tmp_path / "empty"), "ANIMEGAN_DOWNLOAD_DIR": str(tmp_path / "dl"),
@@ -83,7 +83,7 @@ def test_app_with_private_mode_adds_no_api_and_says_why_it_is_off(tmp_path: Path
     engine = Engine(settings)
     local = app.local_runtime(engine)
     assert local is not None
-    config = app.build_app(engine, local).get_config_file()
+    config = app.build_app(LocalService(engine), local).get_config_file()
     props = {c["props"].get("elem_id"): c["props"] for c in config["components"]}
     assert {"private-switch", "local-still", "local-run-btn", "local-webcam", "webcam-server"} <= set(props)
     assert props["private-switch"]["interactive"] is False and "make browser-runtime" in props["private-switch"]["info"]
@@ -91,6 +91,6 @@ def test_app_with_private_mode_adds_no_api_and_says_why_it_is_off(tmp_path: Path
     def endpoints(cfg: dict[str, Any]) -> set[str]:
         return {d["api_name"] for d in cfg["dependencies"] if d.get("api_visibility", "public") == "public" and d.get("api_name")}
 
-    assert endpoints(config) == endpoints(app.build_app(engine).get_config_file())
+    assert endpoints(config) == endpoints(app.build_app(LocalService(engine)).get_config_file())
     manifest = local.manifest()
     assert not manifest["runtime"] and all(not s["local"] and s["reason"] for s in manifest["styles"])

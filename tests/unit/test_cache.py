@@ -12,7 +12,7 @@ from animegan.cache import result_key
 
 BASE = StylizeOptions(style="hayao")
 CHANGED = {"style": "shinkai", "max_side": 512, "face": "auto", "upscale": 2, "upscaler": "general_x4v3", "backend": "onnx",
-           "match_brightness": True, "strength": 0.5, "face_strength": 0.5}
+           "match_brightness": True, "strength": 0.5, "face_strength": 0.5, "keep_colors": True}
 
 
 def test_key_covers_input_bytes_every_option_and_salt() -> None:

@@ -18,10 +18,10 @@ import sys
 import animegan, animegan.cli
 assert animegan.cli.main(["styles", "--json"]) == 0
 import app
-from animegan import Engine, Settings
+from animegan import Engine, LocalService, Settings
 settings = Settings.from_env({"ANIMEGAN_WEIGHTS_PATH": sys.argv[1], "ANIMEGAN_DOWNLOAD_DIR": sys.argv[1],
                               "ANIMEGAN_CACHE_DIR": sys.argv[1], "ANIMEGAN_PREVIEW_DIR": sys.argv[1]})
-app.build_app(Engine(settings))
+app.build_app(LocalService(Engine(settings)))
 app.parse_args([], settings)
 loaded = sorted(m for m in sys.modules if m == "ray" or m.startswith(("ray.", "animegan.cluster")))
 print("LOADED", loaded)
@@ -84,7 +84,7 @@ def test_replica_scale() -> None:
 
 def test_segments_start_at_keyframes_cover_every_frame_and_overlap() -> None:
     pytest.importorskip("ray")
-    from animegan.cluster.video import MIN_SEGMENT_FRAMES, OVERLAP, plan_segments
+    from animegan.cluster.segments import MIN_SEGMENT_FRAMES, OVERLAP, plan_segments
 
     pts = [i * 512 for i in range(200)]
     keys = {p for i, p in enumerate(pts) if i % 12 == 0}

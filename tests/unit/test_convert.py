@@ -235,9 +235,16 @@ def test_model_json_that_is_not_a_graph_model_is_rejected(tmp_path: Path) -> Non
 
 
 def test_every_conversion_names_its_roles_and_a_missing_one_is_a_clear_error(tmp_path: Path) -> None:
-    assert set(CONVERSIONS) == set(ROLES) == {"tflite-int8-animeganv2", "tflite-onnx", "tf-graph-onnx", "tfjs-onnx"}
+    assert set(CONVERSIONS) == set(ROLES) == {"tflite-int8-animeganv2", "tflite-onnx", "tf-graph-onnx", "tfjs-onnx",
+                                              "cartoongan-onnx"}
     with pytest.raises(WeightsError, match=r"'tfjs-onnx' needs the input file 'weights\.bin'.*got model\.json"):
         CONVERSIONS["tfjs-onnx"]({"model.json": tmp_path / "model.json"}, tmp_path / "y.onnx")
+    roles = ROLES["cartoongan-onnx"]
+    assert len(roles) == 94 and {"conv01_1.weight.npy", "deconv03_1.bias.npy", "in13_1.shift.npy"} <= set(roles)
+    with pytest.raises(WeightsError, match=r"'cartoongan-onnx' needs the 94 released tensor files; missing: "
+                                           r"conv01_1\.bias\.npy, conv01_1\.weight\.npy, conv02_1\.bias\.npy and 91 more"):
+        CONVERSIONS["cartoongan-onnx"]({}, tmp_path / "y.onnx")
+    assert not (tmp_path / "y.onnx").exists()
 
 
 # ---- readers ----------------------------------------------------------------------------------

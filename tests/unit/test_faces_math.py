@@ -18,11 +18,11 @@ from animegan.faces import (
     match_boundary,
     match_colours,
     paste,
-    pasted_mask,
     select_faces,
     to_source,
     warp_crop,
 )
+from tests.measures import pasted_mask
 
 
 def _landmarks(scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:

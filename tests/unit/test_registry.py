@@ -63,3 +63,10 @@ def test_cyberpunk_is_a_grade_on_an_anime_model() -> None:
 def test_options_are_checked_when_built(kwargs: dict[str, object]) -> None:
     with pytest.raises((InvalidOptionError, UnknownStyleError)):
         StylizeOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_max_side_defaults_to_the_styles_own_size_and_an_explicit_one_wins() -> None:
+    assert StylizeOptions(style="hosoda").max_side == STYLES.get("hosoda").default_side == 512
+    assert StylizeOptions(style="hayao").max_side == 1024
+    assert StylizeOptions(style="hosoda", max_side=768).max_side == 768
+    assert StylizeOptions(style="hosoda", max_side=None).max_side is None

@@ -18,10 +18,11 @@ from animegan import (
     convert_video,
     probe_video,
 )
+from animegan.quality import psnr
 from animegan.resample import fit_within, resize
 from animegan.temporal import flicker
 from animegan.video import read_frames
-from tests.conftest import make_settings, psnr
+from tests.conftest import make_settings
 from tests.video_clips import make_clip
 
 
