@@ -10,7 +10,7 @@ export ANIMEGAN_WEIGHTS_PATH ?= $(if $(wildcard ../shared/weights),$(abspath ../
 export ANIMEGAN_TEST_PHOTOS ?= $(abspath ../shared/photos)
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup setup-dev run test test-fast lint bench system clean browser-runtime podman docker-base docker-test docker-clean
+.PHONY: setup setup-dev mobile mobile-tools run test test-fast lint bench system clean browser-runtime podman docker-base docker-test docker-clean
 
 setup: $(VENV)/.installed
 setup: browser-runtime
@@ -46,6 +46,21 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# Mobile exports (docs/mobile.md): pnnx, ncnn and LiteRT in .venv; TensorFlow, for the TFLite converter, in its own
+# environment (its numpy and protobuf pins differ from ours).
+MOBILE_VENV ?= .venv-mobile
+mobile: $(VENV)/.mobile-installed mobile-tools
+
+$(VENV)/.mobile-installed: $(VENV)/.installed requirements-mobile.txt
+	$(PY) -m pip install -q -r requirements-mobile.txt
+	touch $@
+
+mobile-tools: $(MOBILE_VENV)/.installed
+$(MOBILE_VENV)/.installed: requirements-mobile-tools.txt
+	[ -x $(MOBILE_VENV)/bin/python ] || $(PYTHON) -m venv $(MOBILE_VENV)
+	$(MOBILE_VENV)/bin/python -m pip install -q -r requirements-mobile-tools.txt
+	touch $@
+
 # Debian packages the tests need: Chromium for the browser tests, ffmpeg for video, nginx for the proxy tests.
 system:
 	@command -v chromium >/dev/null && command -v ffmpeg >/dev/null || { \
@@ -61,7 +76,7 @@ run: setup
 	$(PY) app.py
 
 # Everything, the Docker image built and run with podman included (docker-base installs podman where it is missing).
-test: setup-dev system docker-base lint
+test: setup-dev mobile system docker-base lint
 	ANIMEGAN_DOCKER_TEST=1 $(PY) -m pytest
 
 # ruff, and mypy over animegan/ and app.py (configured in pyproject.toml).
@@ -80,7 +95,7 @@ bench: setup
 	$(PY) bench/speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) $(MOBILE_VENV) .pytest_cache test-artifacts
 	rm -rf browser_runtime/node_modules browser_runtime/vendor
 
 # ---- The Docker image, built and run for real with podman (README, "Docker"); as root. ----

@@ -18,6 +18,8 @@ from typing import Any, TextIO
 from . import __version__
 from .backends import BACKEND_NAMES
 from .errors import AnimeGANError, InvalidOptionError, UnknownStyleError, WeightsError
+from .export import DEFAULT_TFLITE_SIZE
+from .export import FORMATS as EXPORT_FORMATS
 from .files import FileResult, is_complete, load_models, save_output, stylize_file_to
 from .naming import safe_stem, unique_name
 from .pipeline import FACE_MODES, UPSCALES, Engine, StylizeOptions
@@ -86,11 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
                     help="inference backend (default auto: the fastest that passes the quality guard)")
 
-    ex = sub.add_parser("export", help="write a style's generator as an ONNX model (dynamic height and width)")
+    ex = sub.add_parser("export", help="write a style as a standalone model (ONNX, ncnn, TFLite, OpenVINO IR) "
+                                       "with a JSON contract beside it (docs/mobile.md)")
     ex.add_argument("-s", "--style", required=True, metavar="ID", help=f"style id: {', '.join(STYLES.ids())}")
-    ex.add_argument("--format", choices=("onnx",), default="onnx", help="model format (default onnx)")
-    ex.add_argument("--int8", action="store_true", help="static INT8 quantization (checked against fp32)")
-    ex.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
+    ex.add_argument("--format", choices=EXPORT_FORMATS, default="onnx",
+                    help="onnx (default): the generator as the engine runs it (NHWC, the style's value range, no "
+                         "grade); ncnn, openvino: a folder with ID.param + ID.bin or ID.xml + ID.bin, NCHW RGB in "
+                         "[0, 1], any size the style allows; tflite: a .tflite file, NHWC RGB in [0, 1], fixed "
+                         "--size; the mobile formats include the style's colour grade")
+    ex.add_argument("--size", type=int, metavar="N",
+                    help=f"tflite: the fixed N×N input (default {DEFAULT_TFLITE_SIZE}, or a fixed-size style's own)")
+    ex.add_argument("--int8", action="store_true", help="onnx: static INT8 quantization (checked against fp32)")
+    ex.add_argument("--tool-python", type=Path, metavar="PYTHON",
+                    help="tflite: the interpreter of the TensorFlow tool environment (default .venv-mobile/bin/python "
+                         "of the checkout, made by `make mobile-tools`)")
+    ex.add_argument("-o", "--output", required=True, type=Path, metavar="PATH",
+                    help="the .onnx or .tflite file to write, or the folder of an ncnn or openvino export")
 
     pr = sub.add_parser("prepare", help="build the fast models (ONNX export, checked INT8) once, before the first request")
     pr.add_argument("-s", "--style", nargs="+", metavar="ID",
@@ -235,8 +248,13 @@ def install_weights(store: WeightStore, ids: list[str], as_json: bool) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_style
 
-    backend = export_style(Engine(), args.style, args.output, int8=args.int8)
-    print(f"{args.style} → {args.output} ({backend.name}, input {backend.input_name!r} NHWC, dynamic height × width)")
+    done = export_style(Engine(), args.style, args.format, args.output, size=args.size, int8=args.int8,
+                        tool_python=args.tool_python)
+    inp, size = done.record["input"], done.record["size"]["text"]
+    checked = done.record.get("verified", {}).get("psnr_db")
+    print(f"{args.style} → {', '.join(str(f) for f in done.files)} + {done.contract.name} ({done.format}, input "
+          f"{inp['name']!r} {inp['layout']} {inp['range']}, {size}"
+          + (f"; its runtime matches onnxruntime at {min(checked.values()):.1f} dB" if checked else "") + ")")
     return EXIT_OK
 
 
