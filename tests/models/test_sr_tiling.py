@@ -162,7 +162,7 @@ def test_rrdbnet_x2_real_weights_mod_pad_2(engine: Engine, odd: F32, artifacts: 
     spec = UPSCALERS.get("x2plus")
     status = engine.weights.status(spec.weights)
     if status.state != "ok":
-        pytest.skip(f"{spec.weights} is not in the weight store ({status.message}); the mod-pad 2 path is still "
+        pytest.skip(f"{spec.weights} is not in the weight store ({status.reason}); the mod-pad 2 path is still "
                     "checked on a seeded RRDBNet ×2 below")
     small = odd[:31, :41]  # RRDBNet with 23 blocks: ~3 s per 1000 px here
     compare(real_model(engine, "x2plus"), small, 2, 2, 0, artifacts)

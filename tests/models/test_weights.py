@@ -42,7 +42,7 @@ def test_every_shipped_weight_the_product_uses_verifies(engine: Engine) -> None:
     for name in shipped:
         if name in engine.weights.entries:
             status = engine.weights.status(name)
-            assert status.state == "ok", status.message
+            assert status.state == "ok", status.reason
 
 
 def test_missing_weight_names_file_folders_and_fix(partial_engine: Engine, partial_weights: Path) -> None:
