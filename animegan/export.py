@@ -9,7 +9,6 @@ or ``FILE.json`` beside the file. The converters are imported only here, when us
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import shutil
@@ -28,6 +27,7 @@ from .errors import BackendUnavailableError, InvalidOptionError
 from .pipeline import Engine
 from .quality import psnr
 from .styles import STYLES, StyleSpec
+from .weights import sha256_of
 
 ExportFormat = Literal["onnx", "ncnn", "tflite", "openvino"]
 FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
@@ -264,7 +264,7 @@ def _finish(engine: Engine, spec: StyleSpec, fmt: ExportFormat, contract: Path, 
     record: dict[str, Any] = {
         "style": spec.id, "label": spec.label, "family": spec.family, "format": fmt,
         "files": [f.name for f in files],
-        "sha256": {f.name: _sha256(f) for f in files},
+        "sha256": {f.name: sha256_of(f) for f in files},
         **facts,
         "license": entry.license,
         "source": {"weights": entry.file, "weights_sha256": entry.sha256, "onnx_sha256": source_sha},
@@ -273,14 +273,6 @@ def _finish(engine: Engine, spec: StyleSpec, fmt: ExportFormat, contract: Path, 
     contract.parent.mkdir(parents=True, exist_ok=True)
     contract.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return Export(spec.id, fmt, files, contract, record)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _version(package: str) -> str:
