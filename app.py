@@ -192,7 +192,7 @@ def option_controls(engine: Engine) -> OptionControls:
     settings = engine.settings
     features = engine.features()
     faces, upscale = features["faces"], features["upscale"]
-    with gr.Row(elem_classes="opt-row"):
+    with gr.Row(elem_classes="opt-row", elem_id="server-options"):
         face = gr.Radio(list(FACE_MODES), value="auto" if faces.available else "off", label="Face mode",
                         **control_state(faces, "auto: only when faces are found"))
         upscale_r = gr.Radio([(f"{n}×", n) for n in UPSCALES], value=1, label="Upscale",
@@ -203,8 +203,9 @@ def option_controls(engine: Engine) -> OptionControls:
         max_side = gr.Slider(min(256, settings.max_side), max(2048, settings.max_side), value=settings.max_side, step=64,
                              label="Processing size (px)", scale=3, min_width=220,
                              info="Longest side the model sees; smaller is faster. The result keeps your photo's size.")
-        full_res = gr.Checkbox(False, label="Full resolution", info="Every pixel, in tiles (slower)", scale=1, min_width=140)
-    with gr.Accordion("Advanced", open=False):
+        full_res = gr.Checkbox(False, label="Full resolution", info="Every pixel, in tiles (slower)", scale=1, min_width=140,
+                               elem_id="full-res")
+    with gr.Accordion("Advanced", open=False, elem_id="advanced"):
         backend = gr.Dropdown(list(BACKEND_NAMES), value="auto", label="Inference backend",
                               info="auto: the fastest that passes the quality guard, measured on this CPU")
         models = [u for u in engine.upscalers.statuses() if u.available]
@@ -503,7 +504,8 @@ def batch_tab(app: WebApp, options: list[gr.Component]) -> gr.Markdown:
             with gr.Column(scale=4, min_width=300):
                 files = gr.File(label="Images or .zip", file_count="multiple", type="filepath", height=220,
                                 file_types=["image", ".zip"], elem_id="batch-files")
-                run = gr.Button("✨ Animefy all", variant="primary", size="lg", interactive=bool(catalogue.ready))
+                run = gr.Button("✨ Animefy all", variant="primary", size="lg", interactive=bool(catalogue.ready),
+                                elem_id="batch-run")
                 archive = gr.File(label="All results (zip)", interactive=False, elem_id="batch-zip")
             with gr.Column(scale=6, min_width=300):
                 gallery = gr.Gallery(label="Results", columns=3, height=440, object_fit="contain", format="png",

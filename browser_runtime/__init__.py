@@ -8,6 +8,8 @@ An optional part of the app: ``app.py`` imports it only when it is installed, an
 - ``/local/ort/<file>``: onnxruntime-web's runtime, the files in ``vendor/`` (``make browser-runtime`` copies
   them there from the npm package pinned in ``package-lock.json``);
 - ``/local/models/<style>.onnx``: the style's verified ONNX file, byte for byte (:meth:`animegan.Engine.onnx_model`);
+- the installed app (:mod:`.installable`): ``/manifest.json``, ``/local/icons/``, ``/local/sw.js``, the service
+  worker that keeps the page, the runtime and the styles the visitor keeps, so that private mode works offline;
 
 every file with an ``ETag`` (its SHA-256) so the browser keeps it and revalidates it cheaply, and makes every page
 cross-origin isolated (COOP/COEP), which WebAssembly threads need.
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib.metadata
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +35,19 @@ from starlette.routing import Route
 
 from animegan import FAST_STYLE, LIVE_SIDES, STYLES, AnimeGANError, Availability, Engine, OnnxModel, StyleSpec
 
+from .installable import ICON_DIR, ICONS, WORKER, Installable, digest
+from .serving import HERE, MEDIA_TYPES, STATIC_DIR, Served, cached_response, logged_in, unauthorized
+
 log = logging.getLogger("animegan.local")
 
-HERE = Path(__file__).resolve().parent
-STATIC_DIR = HERE / "static"
 VENDOR_DIR = HERE / "vendor"
 """onnxruntime-web's files the page loads; filled by ``make browser-runtime``."""
 RUNTIME_ENTRIES = ("ort.min.mjs", "ort.wasm.min.mjs")
 """WebGPU + WebAssembly build (28 MB of WebAssembly), loaded where the browser has a WebGPU adapter; the
 WebAssembly-only build (14 MB) everywhere else."""
+OFFLINE_RUNTIME = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+"""The WebAssembly build's files, which the page stores with the first style kept for offline use (offline it falls
+back to this build where it would use the WebGPU one, stored only once the page has loaded it)."""
 PREFIX = "/local"
 MODULE = "animegan-local.js"
 LOCAL_GRADES = frozenset({"neon"})
@@ -50,7 +57,6 @@ LOCAL_MAX_SIDE = 1024
 LIVE_TARGET_FPS = 15
 """The live mode's adaptive size: the largest that holds this frame rate on the visitor's device."""
 SERVER_ONLY = "Face redrawing and upscaling run on the server only; on this device a photo gets the style alone."
-MEDIA_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
 ISOLATION_HEADERS = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp")]
 
 Scope = MutableMapping[str, Any]
@@ -82,7 +88,19 @@ def still_panel() -> str:
         "stylized by this browser; nothing is uploaded.</p>"
         '<label class="al-drop"><input type="file" accept="image/*" class="al-file" aria-label="Photo (stays on this device)">'
         '<span class="al-drop-text">Drop a photo here or click to choose one</span><img class="al-preview" alt=""></label>'
-        f'<p class="al-styles" aria-live="polite"></p><p class="al-small">{html.escape(SERVER_ONLY)}</p></div>'
+        '<label class="al-offline-pick">Style (kept on this device) <select class="al-offline-style"></select></label>'
+        f'<p class="al-styles" aria-live="polite"></p><p class="al-small">{html.escape(SERVER_ONLY)}</p>'
+        f"{keep_panel()}</div>"
+    )
+
+
+def keep_panel() -> str:
+    """Styles kept for offline use: each local style with its size and a Keep / Remove button (the page fills it)."""
+    return (
+        '<details class="al-keep"><summary>📥 <b>Offline use</b>: <span class="al-keep-summary">no style kept on '
+        "this device</span></summary>"
+        '<p class="al-keep-note al-small"></p><ul class="al-keep-list"></ul>'
+        '<p class="al-keep-status" role="status" aria-live="polite"></p></details>'
     )
 
 
@@ -121,7 +139,28 @@ PANEL_CSS = """
 .al-start { border-radius: 999px; padding: 6px 16px; background: #d92d63; color: #fff; border: 0; font-weight: 700; }
 .al-live select { border: 1px solid #fecdd9; border-radius: 8px; padding: 3px 6px; background: #fff; }
 .al-styles .al-on { color: #7f1b3e; font-weight: 700; }
+.al-keep { border: 1px solid #fecdd9; border-radius: 14px; padding: 6px 12px; background: #fffdf9; }
+.al-keep summary { cursor: pointer; }
+.al-keep-list { list-style: none; margin: 6px 0; padding: 0; display: grid; gap: 4px; }
+.al-keep-list li { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; }
+.al-keep-list .al-size { color: #6b5459; font-size: .85rem; }
+.al-keep-list button { border-radius: 999px; padding: 2px 12px; border: 1px solid #fda4bc; background: #fff1f5; color: #7f1b3e; }
+.al-keep-list .al-kept { color: #1f7a4d; font-weight: 700; }
+.al-keep-status:empty { display: none; }
+.al-keep-status.al-error { color: #b81f50; font-weight: 700; }
+.al-offline-banner { position: sticky; top: 0; z-index: 1000; background: #4a081f; color: #fff8ef; padding: 10px 16px;
+                     border-radius: 0 0 14px 14px; font-size: .95rem; }
+body.al-offline #run-btn, body.al-offline #all-styles-btn, body.al-offline #batch-run, body.al-offline #video-run {
+  opacity: .45; pointer-events: none; }
+.al-offline-pick { display: none; }
+body.al-offline .al-offline-pick { display: flex; gap: 8px; align-items: center; font-weight: 700; }
+.al-offline-pick select { border: 1px solid #fecdd9; border-radius: 8px; padding: 3px 6px; background: #fff; }
 """
+OFFLINE_HIDDEN = ("style-gallery", "style-dropdown", "style-info", "styles-off", "install-help", "server-options",
+                  "full-res", "advanced", "every-style")
+"""The app's controls that talk to the server (a failed call would put the page into Gradio's reconnecting state):
+hidden offline, where the private panel's own style list and the size slider are all a photo needs."""
+PANEL_CSS += "".join(f"body.al-offline #{name} {{ display: none !important; }}\n" for name in OFFLINE_HIDDEN)
 
 
 # ---- serving ----------------------------------------------------------------------------------------
@@ -149,14 +188,6 @@ class IsolationMiddleware:
         await self.app(scope, receive, send_isolated)
 
 
-@dataclass(frozen=True)
-class Served:
-    """Bytes to serve and their SHA-256 (the ETag)."""
-
-    data: bytes
-    sha256: str
-
-
 def runtime_files() -> dict[str, Path]:
     """The runtime files present in :data:`VENDOR_DIR`, by name (the only names ``/local/ort/`` serves)."""
     if not VENDOR_DIR.is_dir():
@@ -175,6 +206,8 @@ class LocalRuntime:
         self.engine = engine
         self._lock = threading.Lock()
         self._runtime_cache: dict[tuple[str, int, int], Served] = {}
+        self._model_bytes: dict[str, int] = {}
+        self.installable = Installable(self.version, self.offline_files)
 
     @staticmethod
     def still_panel() -> str:
@@ -218,7 +251,7 @@ class LocalRuntime:
                 "id": spec.id, "label": spec.label, "cost": spec.cost, "local": state.available, "reason": state.reason,
                 "model": f"models/{spec.id}.onnx", "value_range": list(spec.value_range), "grade": spec.grade,
                 "multiple_of": rule.multiple_of, "min_side": rule.min_side, "fixed": list(rule.fixed) if rule.fixed else None,
-                "max_side": LOCAL_MAX_SIDE,
+                "max_side": LOCAL_MAX_SIDE, **(self._model_size(spec) if state.available else {}),
             })
         runtime = self.feature()
         return {
@@ -226,13 +259,40 @@ class LocalRuntime:
             "default_side": min(settings.max_side, LOCAL_MAX_SIDE), "max_pixels": settings.max_pixels,
             "live_sides": list(LIVE_SIDES), "live_default_style": FAST_STYLE, "live_target_fps": LIVE_TARGET_FPS,
             "server_only": SERVER_ONLY,
+            "offline_runtime": [f"ort/{name}" for name in OFFLINE_RUNTIME if name in runtime_files()],
         }
+
+    def _model_size(self, spec: StyleSpec) -> dict[str, Any]:
+        """The download size of a style's model: exact once served, or an ONNX weight file's own size; an
+        export not served yet has about the size of its PyTorch weights (``model_bytes_exact`` false)."""
+        with self._lock:
+            served = self._model_bytes.get(spec.id)
+        if served is not None:
+            return {"model_bytes": served, "model_bytes_exact": True}
+        entry = self.engine.weights.entry(spec.weights)
+        return {"model_bytes": entry.bytes, "model_bytes_exact": entry.format == "onnx"}
+
+    # ---- the installed app ------------------------------------------------------------------------
+
+    def offline_files(self) -> list[str]:
+        """Files a new service worker stores before it takes over (relative to the app's root)."""
+        return [f"{PREFIX.lstrip('/')}/{MODULE}", f"{PREFIX.lstrip('/')}/styles.json"]
+
+    def version(self) -> str:
+        """The name of this set of the app's files in the browser: it changes with the worker, the page's module,
+        the runtime, the icons, which styles run locally, or Gradio (whose page and assets the worker keeps)."""
+        styles = [(s.id, self.style_state(s.id).available) for s in STYLES]
+        runtime = [(name, self._read_runtime(path).sha256) for name, path in sorted(runtime_files().items())]
+        return digest([(STATIC_DIR / WORKER).read_bytes(), (STATIC_DIR / MODULE).read_bytes(),
+                       *((ICON_DIR / name).read_bytes() for name, _, _ in ICONS), json.dumps([styles, runtime]),
+                       importlib.metadata.version("gradio")])
 
     # ---- serving ------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
         methods = ["GET", "HEAD"]
         return [
+            *self.installable.routes(),
             Route(f"{PREFIX}/{MODULE}", self._module, methods=methods),
             Route(f"{PREFIX}/styles.json", self._styles, methods=methods),
             Route(f"{PREFIX}/ort/{{name}}", self._runtime, methods=methods),
@@ -248,7 +308,7 @@ class LocalRuntime:
         if not logged_in(request):
             return unauthorized()
         data = await run_in_threadpool((STATIC_DIR / MODULE).read_bytes)
-        return cached_response(request, Served(data, hashlib.sha256(data).hexdigest()), MEDIA_TYPES[".js"])
+        return cached_response(request, Served.of(data), MEDIA_TYPES[".js"])
 
     async def _styles(self, request: Request) -> Response:
         if not logged_in(request):
@@ -273,7 +333,7 @@ class LocalRuntime:
             served = self._runtime_cache.get(key)
         if served is None:
             data = path.read_bytes()
-            served = Served(data, hashlib.sha256(data).hexdigest())
+            served = Served.of(data)
             with self._lock:
                 self._runtime_cache = {k: v for k, v in self._runtime_cache.items() if k[0] != path.name} | {key: served}
         return served
@@ -293,7 +353,7 @@ class LocalRuntime:
             log.warning("model file of %r not served: %s", style, err)
             return JSONResponse({"error": str(err)}, status_code=503)
         headers = {"X-Input-Name": model.input_name or "", "X-Output-Name": model.output_name or "",
-                   "X-Layout": model.layout}
+                   "X-Layout": model.layout, "X-Content-SHA256": served.sha256}
         return cached_response(request, served, "application/octet-stream", headers)
 
     def _read_model(self, style: str) -> tuple[OnnxModel, Served]:
@@ -306,34 +366,6 @@ class LocalRuntime:
 
             raise WeightsChecksumError(f"{model.path} changed after it was verified (SHA-256 {sha[:12]}…, "
                                        f"expected {model.sha256[:12]}…); restart the app")
+        with self._lock:
+            self._model_bytes[style] = len(data)
         return model, Served(data, sha)
-
-
-def cached_response(request: Request, served: Served, media_type: str, headers: dict[str, str] | None = None) -> Response:
-    """``served`` with its SHA-256 as a strong ETag; ``304`` when the browser already has these bytes.
-    ``no-cache``: the browser keeps the file and revalidates it on each use (one small request)."""
-    etag = f'"{served.sha256}"'
-    base = {"ETag": etag, "Cache-Control": "no-cache", **(headers or {})}
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(status_code=304, headers=base)
-    body = b"" if request.method == "HEAD" else served.data
-    response = Response(body, media_type=media_type, headers=base)
-    if request.method == "HEAD":
-        response.headers["content-length"] = str(len(served.data))
-    return response
-
-
-def logged_in(request: Request) -> bool:
-    """The app's login applies here too (``--auth``): Gradio 6.31's own check, on its FastAPI app."""
-    app = request.app
-    if getattr(app, "auth", None) is None and getattr(app, "auth_dependency", None) is None:
-        return True
-    if app.auth_dependency is not None:
-        return app.auth_dependency(request) is not None
-    cookie = getattr(app, "cookie_id", "")
-    token = request.cookies.get(f"access-token-{cookie}") or request.cookies.get(f"access-token-unsecure-{cookie}")
-    return app.tokens.get(token) is not None
-
-
-def unauthorized() -> Response:
-    return JSONResponse({"error": "Not authenticated"}, status_code=401)

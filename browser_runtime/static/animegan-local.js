@@ -8,13 +8,21 @@
 // window.animeganLocal:
 //   ready                         Promise, resolved once the style list is loaded
 //   supported()                   whether this browser can run the models (WebAssembly)
-//   styles()                      the styles that run locally: [{id, label, cost, ...}]
+//   styles()                      the styles that run locally: [{id, label, cost, ...}] (offline: the kept ones)
+//   offline()                     true when the server did not answer and this page is the copy kept here
+//   keep(styleId)                 → Promise, resolved once that style works offline (app and model stored, verified)
+//   forget(styleId)               → Promise, resolved once its stored model is removed
+//   kept()                        → Promise<[{id, label, bytes, sha256, kept_at}]>, the styles kept on this device
+//   offlineReady()                → Promise<{version, stored, failed}>, once the app itself is stored for offline use
+//   synced                        Promise, resolved once the kept models match the server's (online)
 //   stylize(imageData, styleId, {maxSide})  → Promise<ImageData> of the same size
 //   backend()                     {name: 'webgpu' | 'wasm', threads}
 //   Smoother                      temporal smoothing for a stream of frames
 //   ui                            the page's own panels (private switch, live preview)
 
 const BASE = new URL('.', import.meta.url);
+const ROOT = new URL('..', BASE); // the app's root: the service worker's scope
+const MODELS = 'animegan-models'; // Cache Storage of the kept styles (sw.js leaves it to this module)
 const LUMA = [0.299, 0.587, 0.114];
 const NEON_STOPS = [0.0, 0.30, 0.60, 0.85, 1.0];
 const NEON_COLORS = [[0.02, 0.06, 0.14], [0.02, 0.32, 0.45], [0.52, 0.18, 0.78], [1.00, 0.36, 0.78], [1.00, 0.90, 0.96]];
@@ -25,7 +33,8 @@ const ERROR_SCALE = 0.05;
 const SKIP_THRESHOLD = 1.5;        // mean |Δ| (0..255) of a 32×24 grey thumbnail: below it a frame "barely changed"
 const FPS_WINDOW_MS = 2000;
 
-const state = { manifest: null, ortPromise: null, backend: null, threads: 1, sessions: new Map(), queue: Promise.resolve() };
+const state = { manifest: null, ortPromise: null, backend: null, threads: 1, sessions: new Map(), queue: Promise.resolve(),
+                offline: false, keptIds: new Set(), listeners: new Set(), shell: null };
 
 function supported() {
   return typeof WebAssembly === 'object' && typeof WebAssembly.instantiate === 'function';
@@ -34,16 +43,22 @@ function supported() {
 async function loadManifest() {
   const r = await fetch(new URL('styles.json', BASE), { cache: 'no-store' });
   if (!r.ok) throw new Error(`the list of local styles could not be loaded (${r.status})`);
+  state.offline = r.headers.get('X-AnimeGAN-Offline') === '1'; // the service worker's copy: no server
   state.manifest = await r.json();
+  await refreshKept();
   return state.manifest;
 }
 
 const ready = loadManifest();
 ready.catch((err) => console.warn('animeganLocal:', err.message));
 
+function offline() {
+  return state.offline;
+}
+
 function styles() {
   if (!state.manifest || !state.manifest.runtime || !supported()) return [];
-  return state.manifest.styles.filter((s) => s.local);
+  return state.manifest.styles.filter((s) => s.local && (!state.offline || state.keptIds.has(s.id)));
 }
 
 function styleById(id) {
@@ -52,6 +67,10 @@ function styleById(id) {
   if (!supported()) throw new Error('this browser has no WebAssembly, so styles cannot run on this device');
   if (!state.manifest.runtime) throw new Error(`private mode is unavailable: ${state.manifest.runtime_reason}`);
   if (!st.local) throw new Error(`${st.label} does not run on this device: ${st.reason}`);
+  if (state.offline && !state.keptIds.has(st.id)) {
+    throw new Error(`${st.label} is not kept on this device, and the server is not reachable: keep a style for ` +
+      'offline use while the server is reachable');
+  }
   return st;
 }
 
@@ -68,9 +87,17 @@ async function runtime() {
           console.info('animeganLocal: no WebGPU adapter', err);
         }
       }
-      // Without WebGPU the WebAssembly-only build: half the download and compile of the WebGPU one.
-      const entry = state.backend === 'webgpu' ? 'ort/ort.min.mjs' : 'ort/ort.wasm.min.mjs';
-      const ort = await import(new URL(entry, BASE).href);
+      // Without WebGPU the WebAssembly-only build: half the download and compile of the WebGPU one. Offline the
+      // WebGPU build may not be stored (the app stores the WebAssembly one when installed): then that one.
+      let ort;
+      try {
+        ort = await import(new URL(state.backend === 'webgpu' ? 'ort/ort.min.mjs' : 'ort/ort.wasm.min.mjs', BASE).href);
+      } catch (err) {
+        if (state.backend !== 'webgpu') throw err;
+        console.info('animeganLocal: the WebGPU build did not load, using WebAssembly', err);
+        state.backend = 'wasm';
+        ort = await import(new URL('ort/ort.wasm.min.mjs', BASE).href);
+      }
       ort.env.wasm.wasmPaths = new URL('ort/', BASE).href;
       // Threads need SharedArrayBuffer, which needs the page cross-origin isolated (the app sends COOP/COEP).
       state.threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
@@ -92,12 +119,7 @@ async function session(st) {
   if (!p) {
     p = (async () => {
       const ort = await runtime();
-      const r = await fetch(new URL(st.model, BASE)); // the browser's cache revalidates it by ETag (SHA-256)
-      if (!r.ok) {
-        const why = await r.json().then((j) => j.error).catch(() => r.statusText);
-        throw new Error(`the ${st.label} model could not be loaded (HTTP ${r.status}): ${why}`);
-      }
-      const bytes = new Uint8Array(await r.arrayBuffer());
+      const { bytes, headers } = await modelBytes(st);
       const providers = state.backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
       // Worker threads sleep between operators instead of spinning: a page must not burn idle cores (or battery).
       const options = { graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } };
@@ -111,8 +133,8 @@ async function session(st) {
         s = await ort.InferenceSession.create(bytes, { ...options, executionProviders: ['wasm'] });
       }
       return {
-        ort, session: s, layout: r.headers.get('X-Layout') || 'NHWC',
-        input: r.headers.get('X-Input-Name') || s.inputNames[0], output: r.headers.get('X-Output-Name') || s.outputNames[0],
+        ort, session: s, layout: headers.get('X-Layout') || 'NHWC',
+        input: headers.get('X-Input-Name') || s.inputNames[0], output: headers.get('X-Output-Name') || s.outputNames[0],
       };
     })();
     state.sessions.set(st.id, p);
@@ -120,6 +142,220 @@ async function session(st) {
   }
   return p;
 }
+
+// ---- models: kept on this device (Cache Storage) or from the server, never used unless their SHA-256 matches ------
+
+function modelUrl(st) {
+  return new URL(st.model, BASE).href;
+}
+
+function megabytes(n) {
+  return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+}
+
+async function sha256Hex(bytes) {
+  if (!(self.crypto && crypto.subtle)) return null; // not a secure context: nothing is stored here either
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function download(st) { // the model from the server, checked against the SHA-256 it is served with
+  const r = await fetch(modelUrl(st)); // the browser's cache revalidates it by ETag (SHA-256)
+  if (!r.ok) {
+    const why = await r.json().then((j) => j.error).catch(() => r.statusText);
+    throw new Error(`the ${st.label} model could not be loaded (HTTP ${r.status}): ${why}`);
+  }
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  const want = r.headers.get('X-Content-SHA256');
+  const got = await sha256Hex(bytes);
+  if (got !== null && got !== want) {
+    throw new Error(`the ${st.label} model arrived damaged (SHA-256 ${got.slice(0, 12)}…, expected ` +
+      `${String(want).slice(0, 12)}…); it was not used`);
+  }
+  return { bytes, headers: r.headers, sha256: want };
+}
+
+async function modelCache() {
+  if (!self.caches) return null;
+  return caches.open(MODELS);
+}
+
+async function modelBytes(st) { // the kept copy if it verifies (a damaged one is removed), else the server's
+  const cache = await modelCache();
+  const copy = cache && await cache.match(modelUrl(st));
+  if (copy) {
+    const bytes = new Uint8Array(await copy.arrayBuffer());
+    const want = copy.headers.get('X-Content-SHA256');
+    const got = await sha256Hex(bytes);
+    if (got === want) return { bytes, headers: copy.headers };
+    await forget(st.id);
+    const damaged = `the copy of ${st.label} kept on this device is damaged (SHA-256 ${String(got).slice(0, 12)}…, ` +
+      `expected ${String(want).slice(0, 12)}…), so it was not used and was removed`;
+    if (state.offline) throw new Error(`${damaged}; keep it again once the server is reachable`);
+    console.warn(`animeganLocal: ${damaged}; using the server's`);
+  } else if (state.offline) {
+    throw new Error(`${st.label} is not kept on this device, and the server is not reachable`);
+  }
+  return download(st);
+}
+
+async function refreshKept() {
+  const cache = await modelCache().catch(() => null);
+  const ids = new Set();
+  if (cache) {
+    for (const request of await cache.keys()) {
+      const m = request.url.match(/\/models\/([\w-]+)\.onnx$/);
+      if (m) ids.add(m[1]);
+    }
+  }
+  state.keptIds = ids;
+  state.listeners.forEach((fn) => fn());
+}
+
+async function kept() {
+  await ready;
+  const cache = await modelCache();
+  if (!cache) return [];
+  const out = [];
+  for (const st of state.manifest.styles) {
+    const copy = await cache.match(modelUrl(st));
+    if (!copy) continue;
+    out.push({ id: st.id, label: st.label, bytes: Number(copy.headers.get('Content-Length')),
+               sha256: copy.headers.get('X-Content-SHA256'), kept_at: copy.headers.get('X-Kept-At') });
+  }
+  return out;
+}
+
+function offlineSupport() { // why this page cannot be kept for offline use here, or ''
+  if (!self.isSecureContext) return 'the page is not served over HTTPS (or from localhost), so the browser keeps no offline copy';
+  if (!('serviceWorker' in navigator) || !self.caches) return 'this browser has no service workers';
+  return '';
+}
+
+function pageFiles() { // what this page loaded before the worker controlled it, for the worker to store
+  const urls = performance.getEntriesByType('resource').map((e) => e.name);
+  return [...new Set(urls)].filter((u) => u.startsWith(ROOT.href));
+}
+
+function askWorker(worker, message) {
+  return new Promise((resolve, reject) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => reject(new Error('the service worker did not answer')), 120000);
+    channel.port1.onmessage = (e) => { clearTimeout(timer); resolve(e.data); };
+    worker.postMessage(message, [channel.port2]);
+  });
+}
+
+async function storeShell(withRuntime) {
+  const why = offlineSupport();
+  if (why) throw new Error(`this app cannot work offline here: ${why}`);
+  await navigator.serviceWorker.register(new URL('sw.js', BASE), { scope: ROOT.href, updateViaCache: 'none' });
+  await navigator.serviceWorker.ready;
+  if (!navigator.serviceWorker.controller) {
+    await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+  }
+  const runtimeFiles = withRuntime ? state.manifest.offline_runtime.map((f) => new URL(f, BASE).href) : [];
+  if (document.readyState !== 'complete') await new Promise((resolve) => addEventListener('load', resolve, { once: true }));
+  const answer = await askWorker(navigator.serviceWorker.controller, { type: 'precache', urls: [...pageFiles(), ...runtimeFiles] });
+  if (answer.failed.length) {
+    const [url, reason] = answer.failed[0];
+    if (/quota/i.test(reason)) throw new Error(await outOfSpace('this app for offline use'));
+    throw new Error(`${answer.failed.length} of this app's files could not be stored for offline use ` +
+      `(${new URL(url).pathname}: ${reason})`);
+  }
+  return answer;
+}
+
+// The app itself (page, scripts, styles, and with `withRuntime` onnxruntime-web) stored by the current worker.
+function offlineReady(withRuntime = true) {
+  const key = withRuntime ? 'full' : 'page';
+  if (!state.shell || (key === 'full' && state.shell.key === 'page')) {
+    const promise = ready.then(() => storeShell(withRuntime));
+    state.shell = { key, promise };
+    promise.catch(() => { if (state.shell && state.shell.promise === promise) state.shell = null; });
+  }
+  return state.shell.promise;
+}
+
+if (!offlineSupport()) { // a new version's worker takes over: it stores this page's files anew
+  let hadController = Boolean(navigator.serviceWorker.controller);
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (hadController) {
+      const again = state.shell ? state.shell.key === 'full' || state.keptIds.size > 0 : false;
+      state.shell = null;
+      offlineReady(again).catch((err) => console.warn('animeganLocal:', err.message));
+    }
+    hadController = true;
+  });
+}
+
+async function storageNote() {
+  if (!(navigator.storage && navigator.storage.estimate)) return '';
+  const { usage, quota } = await navigator.storage.estimate();
+  return `this site uses ${megabytes(usage || 0)} of the ${megabytes(quota || 0)} the browser allows it`;
+}
+
+async function outOfSpace(what) { // the browser refused the space: what it allows this site, and what to do
+  const note = await storageNote().catch(() => '');
+  return `there is not enough storage on this device to keep ${what}${note ? `: ${note}` : ''}; remove a kept style ` +
+    'or free space, then try again';
+}
+
+async function keep(styleId) {
+  await ready;
+  const st = styleById(styleId);
+  if (state.offline) throw new Error('the server is not reachable: styles can be kept only while it is');
+  await offlineReady();
+  const { bytes, headers, sha256 } = await download(st);
+  if (!sha256 || (await sha256Hex(bytes)) !== sha256) throw new Error(`${st.label} cannot be verified here, so it was not kept`);
+  const stored = new Headers({ 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length),
+                               'X-Content-SHA256': sha256, 'X-Kept-At': new Date().toISOString() });
+  for (const name of ['X-Layout', 'X-Input-Name', 'X-Output-Name']) stored.set(name, headers.get(name) || '');
+  if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
+  try {
+    await (await modelCache()).put(modelUrl(st), new Response(bytes, { headers: stored }));
+  } catch (err) {
+    const full = err && (err.name === 'QuotaExceededError' || /quota/i.test(err.message || ''));
+    throw new Error(full ? await outOfSpace(`${st.label} (${megabytes(bytes.length)})`)
+      : `${st.label} could not be kept on this device: ${err.message || err}`);
+  } finally {
+    await refreshKept();
+  }
+  return { id: st.id, bytes: bytes.length, sha256 };
+}
+
+async function forget(styleId) {
+  const cache = await modelCache();
+  const st = state.manifest && state.manifest.styles.find((s) => s.id === styleId);
+  if (cache && st) await cache.delete(modelUrl(st));
+  await refreshKept();
+}
+
+// Online, every kept model is checked against the server's: a new version replaces it, one the server no longer
+// offers for this device is removed.
+async function syncKept() {
+  await ready;
+  if (state.offline || !state.keptIds.size) return [];
+  const changes = [];
+  for (const st of state.manifest.styles.filter((s) => state.keptIds.has(s.id))) {
+    const copy = await (await modelCache()).match(modelUrl(st));
+    if (!st.local) { await forget(st.id); changes.push([st.id, 'removed']); continue; }
+    const head = await fetch(modelUrl(st), { method: 'HEAD', cache: 'no-store' }).catch(() => null);
+    if (!head || !head.ok) continue;
+    if (copy && head.headers.get('X-Content-SHA256') !== copy.headers.get('X-Content-SHA256')) {
+      state.sessions.delete(st.id);
+      await keep(st.id).then(() => changes.push([st.id, 'replaced']), (err) => console.warn('animeganLocal:', err.message));
+    }
+  }
+  return changes;
+}
+
+// Every visit while the server answers registers the worker and stores the page, so the app opens offline; the
+// runtime (14 MB) is stored with the first kept style.
+const installed = ready.then(() => (state.offline || offlineSupport() ? null : offlineReady(state.keptIds.size > 0)));
+installed.catch((err) => console.warn('animeganLocal:', err.message));
+const synced = installed.catch(() => null).then(syncKept);
+synced.catch((err) => console.warn('animeganLocal: kept styles not checked:', err.message));
 
 function exclusive(fn) {
   // One inference at a time: a session must not run twice at once, and the CPU is shared anyway.
@@ -504,6 +740,11 @@ const ui = {
     try {
       await ready;
       if (!ui.stillFile) return [keep, keep, 'Add a photo first: drop it in the private-mode box or click it to choose one.'];
+      const pick = document.querySelector('.al-offline-style'); // offline the app's style list (the server's) is hidden
+      if (state.offline) {
+        if (!pick || !pick.value) return [keep, keep, '⚠️ No style is kept on this device, and the server is not reachable.'];
+        styleId = pick.value;
+      }
       const st = styleById(styleId);
       const file = ui.stillFile;
       const started = performance.now();
@@ -567,12 +808,110 @@ function mountStill(panel) {
   drop.addEventListener('drop', (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) show(e.dataTransfer.files[0]); });
   if (ui.stillFile) show(ui.stillFile);
   const summary = panel.querySelector('.al-styles');
-  ready.then(() => {
+  const pick = panel.querySelector('.al-offline-style');
+  const render = () => {
     summary.innerHTML = supported()
       ? styleSummary()
       : 'This browser has no WebAssembly: private mode cannot run here; turn it off to use the server.';
-  }).catch((err) => { summary.textContent = `Private mode is unavailable: ${err.message}`; });
+    const chosen = pick.value;
+    pick.innerHTML = styles().map((s) => `<option value="${s.id}">${escapeHtml(s.label)}</option>`).join('');
+    if (styles().some((s) => s.id === chosen)) pick.value = chosen;
+  };
+  ready.then(() => { render(); state.listeners.add(render); }).catch((err) => {
+    summary.textContent = `Private mode is unavailable: ${err.message}`;
+  });
+  mountKeep(panel.querySelector('.al-keep'));
 }
+
+// ---- offline use: the styles kept on this device ------------------------------------------------------------
+
+function mountKeep(box) {
+  if (!box) return;
+  const list = box.querySelector('.al-keep-list');
+  const note = box.querySelector('.al-keep-note');
+  const status = box.querySelector('.al-keep-status');
+  const summary = box.querySelector('.al-keep-summary');
+  const say = (text, error = false) => { status.textContent = text; status.classList.toggle('al-error', error); };
+  const render = async () => {
+    const why = offlineSupport();
+    const local = (state.manifest.runtime && supported() ? state.manifest.styles : []).filter((s) => s.local);
+    const keptNow = await kept().catch(() => []);
+    const keptById = new Map(keptNow.map((k) => [k.id, k]));
+    const total = keptNow.reduce((n, k) => n + (k.bytes || 0), 0);
+    summary.textContent = keptNow.length
+      ? `${keptNow.length} style${keptNow.length > 1 ? 's' : ''} kept on this device (${megabytes(total)})`
+      : 'no style kept on this device';
+    if (why) {
+      note.textContent = `Offline use is not possible here: ${why}.`;
+      list.innerHTML = '';
+      return;
+    }
+    note.textContent = state.offline
+      ? 'The server is not reachable: the styles kept here work; keeping another needs the server.'
+      : 'A kept style works in private mode with no connection and no server: open this page again (or install ' +
+        "it with the browser's “Install app” / “Add to Home screen”) and it opens from this device.";
+    const shown = state.offline ? local.filter((s) => keptById.has(s.id)) : local;
+    list.innerHTML = shown.map((s) => {
+      const k = keptById.get(s.id);
+      const size = k ? megabytes(k.bytes) : `${s.model_bytes_exact ? '' : '≈ '}${megabytes(s.model_bytes || 0)}`;
+      const action = k
+        ? `<span class="al-kept">✓ Kept</span> <button type="button" class="al-forget" data-style="${s.id}">Remove</button>`
+        : `<button type="button" class="al-keep-btn" data-style="${s.id}"${state.offline ? ' disabled' : ''}>Keep for offline use</button>`;
+      return `<li data-style="${s.id}"><span>${escapeHtml(s.label)}</span><span class="al-size">${size}</span>${action}</li>`;
+    }).join('');
+  };
+  list.addEventListener('click', async (e) => {
+    const button = e.target.closest('button[data-style]');
+    if (!button) return;
+    const id = button.dataset.style;
+    const label = state.manifest.styles.find((s) => s.id === id).label;
+    button.disabled = true;
+    try {
+      if (button.classList.contains('al-forget')) {
+        await forget(id);
+        say(`${label} was removed from this device.`);
+      } else {
+        say(`Keeping ${label} for offline use…`);
+        const k = await keep(id);
+        const note = await storageNote().catch(() => '');
+        say(`✓ ${label} works offline now (${megabytes(k.bytes)}, SHA-256 verified)${note ? `; ${note}` : ''}.`);
+      }
+    } catch (err) {
+      say(`⚠️ ${err.message || err}`, true);
+    } finally {
+      await render();
+    }
+  });
+  ready.then(() => { render(); state.listeners.add(render); }).catch(() => {});
+}
+
+// Offline (the page came from this device, the server did not answer): say what works and what needs the server.
+function showOffline() {
+  if (!state.offline || document.querySelector('.al-offline-banner')) return;
+  document.body.classList.add('al-offline');
+  const names = styles().map((s) => s.label);
+  const banner = document.createElement('div');
+  banner.className = 'al-offline-banner';
+  banner.setAttribute('role', 'status');
+  banner.textContent = '📴 The server is not reachable: this is the copy of the app kept on this device. ' +
+    (names.length
+      ? `Private mode works with the styles kept here (${names.join(', ')}), for photos and the live camera. `
+      : 'No style is kept on this device, so nothing can be stylized until the server is back. ') +
+    'Stylizing on the server, faces and upscaling, Try every style, Batch, Video and the server\'s webcam preview ' +
+    'need the server; reload once it is back.';
+  document.body.prepend(banner);
+  for (const id of ['run-btn', 'all-styles-btn', 'batch-run', 'video-run']) {
+    const button = document.getElementById(id);
+    if (button) button.title = 'Needs the server, which is not reachable';
+  }
+  const turnOnPrivate = (tries = 100) => { // private mode on, so the Stylize tab works at once
+    const box = document.querySelector('#private-switch input');
+    if (box) { if (!box.checked && names.length) box.click(); } else if (tries > 0) setTimeout(() => turnOnPrivate(tries - 1), 100);
+  };
+  turnOnPrivate();
+}
+
+ready.then(showOffline).catch(() => {});
 
 // ---- live preview ----------------------------------------------------------------------------------------
 
@@ -766,11 +1105,15 @@ function mountWebcam(panel) {
   setMode('server');
   ready.then((manifest) => {
     let reason = '';
+    if (state.offline) radios.find((r) => r.value === 'server').disabled = true;
     if (!supported()) reason = 'This browser has no WebAssembly, so the preview is made on the server.';
     else if (!manifest.runtime) reason = `The in-browser runtime is unavailable (${manifest.runtime_reason}); the preview is made on the server.`;
+    else if (state.offline && !styles().length) reason = 'The server is not reachable and no style is kept on this device.';
     else if (!styles().length) reason = 'No style can run in this browser; the preview is made on the server.';
     radios.find((r) => r.value === 'browser').disabled = Boolean(reason);
-    why.textContent = reason || 'In your browser, camera frames never leave this device; the server makes the preview only if you choose it.';
+    why.textContent = reason || (state.offline
+      ? 'The server is not reachable: the preview is made in this browser with the styles kept on this device.'
+      : 'In your browser, camera frames never leave this device; the server makes the preview only if you choose it.');
     if (!reason) live.fill(manifest);
     setMode(reason ? 'server' : 'browser');
   }).catch((err) => { why.textContent = `${err.message}; the preview is made on the server.`; });
@@ -788,5 +1131,6 @@ function mountAll() {
   }
 }
 
-window.animeganLocal = { ready, supported, styles, stylize, backend, Smoother, ui, mountAll, _internal: { resize, neon, fitWithin } };
+window.animeganLocal = { ready, supported, styles, stylize, backend, Smoother, ui, mountAll, offline, keep, forget, kept,
+                         offlineReady, installed, synced, _internal: { resize, neon, fitWithin } };
 mountAll();
