@@ -32,12 +32,14 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_app(tmp: Path, *args: str, wait_for: str = "/", timeout: float = 240.0, env: dict[str, str] | None = None) -> Server:
+def start_app(tmp: Path, *args: str, wait_for: str = "/", timeout: float = 240.0, env: dict[str, str] | None = None,
+              port: int | None = None) -> Server:
     """Start ``app.py`` with the shared weights and private caches; wait until ``wait_for`` answers.
 
-    ``env`` overrides variables of the server's environment (e.g. another weights folder or limits).
+    ``env`` overrides variables of the server's environment (e.g. another weights folder or limits); ``port``
+    a given one (a restarted app on the same origin), else a free one.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "ANIMEGAN_WEIGHTS_PATH": WEIGHTS_PATH, "ANIMEGAN_CACHE_DIR": str(tmp / "cache"),
            "ANIMEGAN_PREVIEW_DIR": str(PREVIEW_CACHE), "ANIMEGAN_DOWNLOAD_DIR": str(tmp / "dl"), "ANIMEGAN_THREADS": "2",
            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp / "gradio"), "PYTHONUNBUFFERED": "1", **(env or {})}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -94,3 +96,80 @@ def test_app_with_private_mode_adds_no_api_and_says_why_it_is_off(tmp_path: Path
     assert endpoints(config) == endpoints(app.build_app(LocalService(engine)).get_config_file())
     manifest = local.manifest()
     assert not manifest["runtime"] and all(not s["local"] and s["reason"] for s in manifest["styles"])
+
+
+# ---- the installed app: manifest, icons, service worker ------------------------------------------------
+
+
+def installable_client() -> TestClient:
+    from browser_runtime.installable import Installable
+
+    app = Installable(lambda: "v-test", lambda: ["local/ort/ort.wasm.min.mjs"])
+    return TestClient(Starlette(routes=app.routes()))
+
+
+def test_the_manifest_makes_the_app_installable() -> None:
+    from PIL import Image
+
+    from browser_runtime import installable
+
+    client = installable_client()
+    r = client.get("/manifest.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/manifest+json")
+    m = r.json()
+    assert m["name"] == "AnimeGAN WebUI" and m["display"] == "standalone" and m["start_url"] == m["scope"] == "./"
+    assert m["theme_color"] == installable.THEME_COLOR and m["background_color"] == installable.BACKGROUND_COLOR
+    kinds = set()
+    for icon in m["icons"]:
+        got = client.get(f"/{icon['src']}")
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(got.content)) as im:
+            assert f"{im.width}x{im.height}" == icon["sizes"], icon
+            if icon["purpose"] == "maskable":  # full bleed: no transparent corner a launcher would show
+                assert im.convert("RGBA").getpixel((0, 0))[3] == 255
+        kinds.add((icon["sizes"], icon["purpose"]))
+    assert kinds == {(s, p) for s in ("192x192", "512x512") for p in ("any", "maskable")}
+
+
+def test_only_the_icons_are_served_from_the_icon_folder() -> None:
+    client = installable_client()
+    for bad in ("icon-64.png", "..%2F..%2F__init__.py", "%2e%2e", ".gitignore"):
+        assert client.get(f"/local/icons/{bad}").status_code == 404, bad
+
+
+def test_the_worker_names_its_version_and_may_control_the_whole_app() -> None:
+    client = installable_client()
+    r = client.get("/local/sw.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["service-worker-allowed"] == "../"
+    head = r.text.split("\n", 2)
+    assert head[0] == 'const VERSION = "v-test";'
+    precache = json.loads(head[1].removeprefix("const PRECACHE = ").removesuffix(";"))
+    assert precache[:2] == ["./", "manifest.json"] and "local/ort/ort.wasm.min.mjs" in precache
+    assert all(f"local/icons/{name}" in precache for name, _, _ in br.ICONS)
+    for needed in ("skipWaiting()", "clients.claim()", "caches.delete", "ignoreVary: true"):
+        assert needed in r.text, needed
+    assert client.get("/local/sw.js", headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+
+
+def test_the_version_changes_with_any_part() -> None:
+    from browser_runtime.installable import digest
+
+    assert digest(["a", b"b"]) == digest([b"a", "b"]) and len(digest(["a"])) == 16
+    assert digest(["ab", "c"]) != digest(["a", "bc"])  # parts are length-prefixed
+
+
+def test_the_committed_icons_are_what_the_tool_draws() -> None:
+    import subprocess
+    import sys
+
+    tool = Path(br.HERE).parent / "tools" / "make_icons.py"
+    r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_offline_the_page_hides_every_control_that_calls_the_server() -> None:
+    app = (Path(br.HERE).parent / "app.py").read_text()
+    for name in (*br.OFFLINE_HIDDEN, "run-btn", "all-styles-btn", "batch-run", "video-run"):
+        assert f'elem_id="{name}"' in app, f"app.py has no element #{name}"
+        assert f"#{name}" in br.PANEL_CSS
