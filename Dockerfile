@@ -62,7 +62,7 @@ ENV PYTHONPATH=/app \
     ANIMEGAN_DOWNLOAD_DIR=/tmp/animegan/weights \
     HOME=/tmp
 COPY animegan/ animegan/
-COPY browser_runtime/*.py browser_runtime/
+COPY browser_runtime/__init__.py browser_runtime/installable.py browser_runtime/serving.py browser_runtime/
 COPY browser_runtime/static/ browser_runtime/static/
 COPY --from=build /app/browser_runtime/vendor/ browser_runtime/vendor/
 COPY examples/ examples/
